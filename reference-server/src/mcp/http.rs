@@ -1,0 +1,203 @@
+//! Streamable HTTP: axum in front of `rmcp`'s `StreamableHttpService`.
+//!
+//! Every request first passes [`guard`], which
+//! - refuses a foreign `Origin` with 403 (DNS rebinding; `rmcp` checks `Host`),
+//! - bounds the body (413) and frames it strictly ([`crate::wire`]: 400 with a JSON-RPC
+//!   error body for malformed JSON, batches, duplicate members, bad params),
+//! - attaches the caller's identity for the handler.
+//!
+//! Sessions, `MCP-Protocol-Version`, `Mcp-Method`/`Mcp-Name` header checks and SSE are
+//! `rmcp`'s. Session ids are random UUIDv4 (122 bits from the OS generator).
+
+use super::McpServer;
+use crate::config::HttpConfig;
+use crate::core::Caller;
+use crate::wire;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// What the guard needs to know.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    allowed_origins: Vec<String>,
+    max_message_bytes: usize,
+    default_caller: Caller,
+}
+
+impl Guard {
+    pub fn new(config: &HttpConfig, max_message_bytes: usize, default_caller: Caller) -> Self {
+        Self {
+            allowed_origins: config.allowed_origins.clone(),
+            max_message_bytes,
+            default_caller,
+        }
+    }
+}
+
+/// Does `origin` (`scheme://host[:port]`) match one allow-list entry?
+/// Entries are `scheme://host[:port]`; `:*` matches any port; `null` matches `null`.
+pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
+    fn split(s: &str) -> Option<(&str, &str, Option<&str>)> {
+        let (scheme, rest) = s.split_once("://")?;
+        let rest = rest.trim_end_matches('/');
+        // IPv6 literals keep their brackets: [::1]:8080
+        let (host, port) = match rest.rfind(':') {
+            Some(i) if !rest[i..].contains(']') => (&rest[..i], Some(&rest[i + 1..])),
+            _ => (rest, None),
+        };
+        Some((scheme, host, port))
+    }
+    let default_port = |scheme: &str| match scheme {
+        "https" => Some("443"),
+        "http" => Some("80"),
+        _ => None,
+    };
+    let Some((scheme, host, port)) = split(origin) else {
+        return allowed.iter().any(|a| a == origin);
+    };
+    let port = port.or(default_port(scheme));
+    allowed.iter().any(|entry| match split(entry) {
+        Some((s, h, p)) => {
+            s.eq_ignore_ascii_case(scheme)
+                && h.eq_ignore_ascii_case(host)
+                && match p {
+                    Some("*") => true,
+                    Some(p) => Some(p) == port,
+                    None => default_port(s) == port,
+                }
+        }
+        None => entry == origin,
+    })
+}
+
+fn json_error(status: StatusCode, error: &wire::FrameError) -> Response {
+    let mut response = (status, error.to_response().to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The middleware in front of the SDK.
+pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let ok = origin
+            .to_str()
+            .is_ok_and(|o| origin_allowed(o, &guard.allowed_origins));
+        if !ok {
+            tracing::info!(origin = ?origin, "refused foreign Origin");
+            let e = wire::FrameError {
+                code: wire::INVALID_REQUEST,
+                message: "Forbidden: Origin not allowed".into(),
+                id: Value::Null,
+                too_large: false,
+            };
+            return json_error(StatusCode::FORBIDDEN, &e);
+        }
+    }
+    let (mut parts, body) = request.into_parts();
+    parts.extensions.insert(guard.default_caller.clone());
+    if parts.method != Method::POST {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    // One byte over the bound is enough to know it is too large.
+    let bytes: Bytes = match axum::body::to_bytes(body, guard.max_message_bytes + 1).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e =
+                wire::FrameError::oversized(guard.max_message_bytes + 1, guard.max_message_bytes);
+            return json_error(StatusCode::PAYLOAD_TOO_LARGE, &e);
+        }
+    };
+    if let Err(e) = wire::inspect(&bytes, guard.max_message_bytes) {
+        let status = if e.too_large {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        return json_error(status, &e);
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// Builds the axum application: the MCP endpoint at `config.path` behind [`guard`].
+pub fn router(server: McpServer, config: &HttpConfig, guard_state: Guard) -> Router {
+    let sdk_config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(config.allowed_hosts.clone())
+        // Origin is validated by the guard (403 with a JSON-RPC body); the SDK's own
+        // check stays on too, with the same list, as a second line.
+        .with_allowed_origins(config.allowed_origins.clone())
+        .with_max_request_body_bytes(guard_state.max_message_bytes);
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        sdk_config,
+    );
+    Router::new()
+        .route_service(&config.path, service)
+        .layer(middleware::from_fn_with_state(Arc::new(guard_state), guard))
+}
+
+/// Binds `addr` and serves until Ctrl-C / SIGTERM. Prints the bound URL on stderr
+/// (`listening on http://127.0.0.1:PORT/mcp`), so port 0 can be used.
+pub async fn serve_http(app: Router, addr: SocketAddr, path: &str) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    eprintln!("mcp-tenancy-server: listening on http://{local}{path}");
+    // Without TCP_NODELAY every response waits for the peer's delayed ACK (~40 ms).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_match_scheme_host_and_port() {
+        let allowed = vec![
+            "http://localhost:*".to_owned(),
+            "https://app.example.com".to_owned(),
+        ];
+        assert!(origin_allowed("http://localhost:3000", &allowed));
+        assert!(origin_allowed("http://localhost", &allowed));
+        assert!(origin_allowed("https://app.example.com", &allowed));
+        assert!(origin_allowed("https://app.example.com:443", &allowed));
+        assert!(!origin_allowed("https://app.example.com:8443", &allowed));
+        assert!(!origin_allowed("http://evil.example", &allowed));
+        assert!(!origin_allowed("https://localhost:3000", &allowed));
+        assert!(!origin_allowed("null", &allowed));
+    }
+}
