@@ -1,1 +1,21 @@
+//! `mcp-tenancy`: drives any MCP server — any language, stdio or Streamable HTTP — as
+//! several tenants, and checks that they stay apart.
+//!
+//! - [`profile`]: the declarative target profile (TOML).
+//! - [`client`]: the MCP client for both transports, well-formed and hostile, with a
+//!   transcript of every exchange.
+//! - [`catalogue`]: the stable check ids (T0–T7), requirements, spec references.
+//! - [`checks`]: the checks themselves, one module per property.
+//! - [`runner`]: runs checks, folds observations into outcomes.
+//! - [`expected`]: the expected-failures file.
+//! - [`report`]: JSON, JUnit XML, Markdown and HTML reports.
 
+pub mod catalogue;
+pub mod checks;
+pub mod client;
+pub mod expected;
+pub mod model;
+pub mod profile;
+pub mod report;
+pub mod runner;
+pub mod timefmt;

@@ -162,12 +162,12 @@ fn check_string(schema: &Map<String, Value>, s: &str, path: &str) -> Result<(), 
 
 fn check_number(schema: &Map<String, Value>, n: f64, path: &str) -> Result<(), SchemaError> {
     if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
-        && !(n >= min)
+        && n < min
     {
         return fail(path, format!("must be ≥ {min}"));
     }
     if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
-        && !(n <= max)
+        && n > max
     {
         return fail(path, format!("must be ≤ {max}"));
     }

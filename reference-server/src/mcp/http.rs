@@ -91,6 +91,38 @@ fn json_error(status: StatusCode, error: &wire::FrameError) -> Response {
     response
 }
 
+/// How much of an oversized body is read and discarded before answering 413, so that
+/// an ordinary client sees the 413 instead of a reset while it is still sending.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Reads a body of at most `max` bytes. A larger body is discarded as it arrives (up to
+/// [`DRAIN_LIMIT`]; memory stays at `max`) and its size so far is the error.
+async fn read_bounded(mut body: Body, max: usize) -> Result<Bytes, usize> {
+    use http_body_util::BodyExt;
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen <= max {
+            kept.extend_from_slice(&data);
+        } else {
+            kept = Vec::new();
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    }
+    if seen > max {
+        Err(seen)
+    } else {
+        Ok(Bytes::from(kept))
+    }
+}
+
 /// The middleware in front of the SDK.
 pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
     if let Some(origin) = request.headers().get(header::ORIGIN) {
@@ -113,13 +145,15 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
     if parts.method != Method::POST {
         return next.run(Request::from_parts(parts, body)).await;
     }
-    // One byte over the bound is enough to know it is too large.
-    let bytes: Bytes = match axum::body::to_bytes(body, guard.max_message_bytes + 1).await {
+    let bytes = match read_bounded(body, guard.max_message_bytes).await {
         Ok(b) => b,
-        Err(_) => {
-            let e =
-                wire::FrameError::oversized(guard.max_message_bytes + 1, guard.max_message_bytes);
-            return json_error(StatusCode::PAYLOAD_TOO_LARGE, &e);
+        Err(seen) => {
+            let e = wire::FrameError::oversized(seen, guard.max_message_bytes);
+            let mut response = json_error(StatusCode::PAYLOAD_TOO_LARGE, &e);
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
         }
     };
     if let Err(e) = wire::inspect(&bytes, guard.max_message_bytes) {

@@ -1,0 +1,287 @@
+//! A Streamable HTTP connection: POSTs JSON-RPC, reads JSON or SSE answers.
+
+use super::{ClientError, Transcript};
+use crate::model::Direction;
+use serde_json::Value;
+use std::time::Duration;
+
+/// What one HTTP exchange produced.
+#[derive(Debug, Clone, Default)]
+pub struct HttpAnswer {
+    pub status: u16,
+    /// Lower-cased header names.
+    pub headers: Vec<(String, String)>,
+    /// Every JSON-RPC message found in the body (JSON body or SSE `data:` events).
+    pub messages: Vec<Value>,
+    pub body: String,
+}
+
+impl HttpAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One logical MCP connection over HTTP (a session once initialised).
+pub struct HttpConn {
+    client: reqwest::Client,
+    pub url: String,
+    /// Headers sent with every request (profile headers, credentials).
+    pub base_headers: Vec<(String, String)>,
+    pub session_id: Option<String>,
+    pub protocol_version: Option<String>,
+    label: String,
+    transcript: Transcript,
+}
+
+fn path_of(url: &str) -> &str {
+    url.split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or("/")
+}
+
+/// Splits an SSE stream into the `data` of each complete event.
+fn sse_events(text: &str) -> Vec<String> {
+    let text = text.replace("\r\n", "\n");
+    text.split("\n\n")
+        .filter_map(|event| {
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            (!data.is_empty()).then(|| data.join("\n"))
+        })
+        .collect()
+}
+
+fn messages_in(content_type: &str, body: &str) -> Vec<Value> {
+    if content_type.starts_with("text/event-stream") {
+        sse_events(body)
+            .iter()
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .collect()
+    } else {
+        match serde_json::from_str::<Value>(body) {
+            Ok(Value::Array(items)) => items,
+            Ok(v @ Value::Object(_)) => vec![v],
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn is_response(v: &Value) -> bool {
+    v.get("id").is_some() && (v.get("result").is_some() || v.get("error").is_some())
+}
+
+impl HttpConn {
+    pub fn new(
+        url: String,
+        base_headers: Vec<(String, String)>,
+        label: &str,
+        transcript: Transcript,
+    ) -> Self {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(4)
+            .build()
+            .expect("HTTP client");
+        Self {
+            client,
+            url,
+            base_headers,
+            session_id: None,
+            protocol_version: None,
+            label: label.to_owned(),
+            transcript,
+        }
+    }
+
+    /// The headers a well-behaved client sends: Accept, Content-Type, the session and
+    /// protocol-version headers once known, and the base headers.
+    pub fn standard_headers(&self) -> Vec<(String, String)> {
+        let mut h = vec![
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            (
+                "Accept".to_owned(),
+                "application/json, text/event-stream".to_owned(),
+            ),
+        ];
+        if let Some(s) = &self.session_id {
+            h.push(("Mcp-Session-Id".into(), s.clone()));
+        }
+        if let Some(v) = &self.protocol_version {
+            h.push(("MCP-Protocol-Version".into(), v.clone()));
+        }
+        h.extend(self.base_headers.iter().cloned());
+        h
+    }
+
+    /// Sends one request with exactly `headers` (no defaults added) and reads the
+    /// answer until a JSON-RPC response arrives, the stream ends, or `timeout`.
+    pub async fn exchange(
+        &self,
+        method: reqwest::Method,
+        body: Option<&[u8]>,
+        headers: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<HttpAnswer, ClientError> {
+        let shown_headers: Vec<String> = headers
+            .iter()
+            .filter(|(k, _)| {
+                !k.eq_ignore_ascii_case("content-type") && !k.eq_ignore_ascii_case("accept")
+            })
+            .map(|(k, v)| {
+                if k.eq_ignore_ascii_case("authorization") {
+                    format!("{k}: <redacted>")
+                } else {
+                    format!("{k}: {v}")
+                }
+            })
+            .collect();
+        let channel = format!(
+            "{method} {} {}",
+            path_of(&self.url),
+            shown_headers.join("; ")
+        );
+        self.transcript.record(
+            Direction::Sent,
+            &self.label,
+            channel.trim_end(),
+            body.unwrap_or_default(),
+        );
+        let mut req = self.client.request(method, &self.url);
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        if let Some(b) = body {
+            req = req.body(b.to_vec());
+        }
+        let run = async {
+            let mut resp = req.send().await?;
+            let status = resp.status().as_u16();
+            let headers: Vec<(String, String)> = resp
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let content_type = resp
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let mut raw = Vec::new();
+            // SSE streams may stay open after the response; stop once it has arrived.
+            while let Some(chunk) = resp.chunk().await? {
+                raw.extend_from_slice(&chunk);
+                if content_type.starts_with("text/event-stream")
+                    && messages_in(&content_type, &String::from_utf8_lossy(&raw))
+                        .iter()
+                        .any(is_response)
+                {
+                    break;
+                }
+            }
+            let body = String::from_utf8_lossy(&raw).into_owned();
+            Ok::<_, reqwest::Error>(HttpAnswer {
+                status,
+                messages: messages_in(&content_type, &body),
+                headers,
+                body,
+            })
+        };
+        match tokio::time::timeout(timeout, run).await {
+            Ok(Ok(answer)) => {
+                let ct = answer.header("content-type").unwrap_or("-").to_owned();
+                self.transcript.record(
+                    Direction::Received,
+                    &self.label,
+                    format!("{} {ct}", answer.status),
+                    answer.body.as_bytes(),
+                );
+                Ok(answer)
+            }
+            Ok(Err(e)) => {
+                let err = ClientError::Http(describe(&e));
+                self.transcript.note(&self.label, err.to_string());
+                Err(err)
+            }
+            Err(_) => {
+                let err = ClientError::Timeout {
+                    what: "waiting for an HTTP answer".into(),
+                    after_ms: timeout.as_millis() as u64,
+                    stderr_tail: String::new(),
+                };
+                self.transcript.note(&self.label, err.to_string());
+                Err(err)
+            }
+        }
+    }
+
+    /// POSTs `body` with the standard headers plus `extra` (an `extra` header replaces a
+    /// standard one of the same name).
+    pub async fn post(
+        &self,
+        body: &[u8],
+        extra: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<HttpAnswer, ClientError> {
+        let mut headers: Vec<(String, String)> = self
+            .standard_headers()
+            .into_iter()
+            .filter(|(k, _)| !extra.iter().any(|(e, _)| e.eq_ignore_ascii_case(k)))
+            .collect();
+        headers.extend(extra.iter().cloned());
+        self.exchange(reqwest::Method::POST, Some(body), &headers, timeout)
+            .await
+    }
+}
+
+/// reqwest's errors hide the cause in `source()`; show the chain.
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_events_yield_their_json_messages() {
+        let body = "data: \nid: 0\nretry: 3000\n\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\nid: 1\n\n";
+        let msgs = messages_in("text/event-stream", body);
+        assert_eq!(msgs.len(), 1);
+        assert!(is_response(&msgs[0]));
+    }
+
+    #[test]
+    fn json_bodies_may_be_one_message_or_a_batch() {
+        assert_eq!(
+            messages_in("application/json", "{\"id\":1,\"result\":{}}").len(),
+            1
+        );
+        assert_eq!(
+            messages_in("application/json", "[{\"id\":1},{\"id\":2}]").len(),
+            2
+        );
+        assert!(messages_in("text/plain", "Not Found").is_empty());
+    }
+}

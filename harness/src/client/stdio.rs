@@ -1,0 +1,212 @@
+//! A stdio connection: the target as a child process speaking newline-delimited JSON.
+
+use super::{ClientError, Transcript};
+use crate::model::Direction;
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+/// How much of the target's stderr is kept for reports.
+const STDERR_TAIL_BYTES: usize = 4096;
+/// Lines longer than this from the target are cut (the target is not trusted either).
+const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Keeps the last bytes of a stream.
+#[derive(Debug, Clone, Default)]
+pub struct Tail(Arc<Mutex<VecDeque<u8>>>);
+
+impl Tail {
+    pub(crate) fn push(&self, bytes: &[u8]) {
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        q.extend(bytes);
+        while q.len() > STDERR_TAIL_BYTES {
+            q.pop_front();
+        }
+    }
+
+    pub fn text(&self) -> String {
+        let q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&q.iter().copied().collect::<Vec<_>>()).into_owned()
+    }
+}
+
+/// One running child process and its pipes.
+pub struct StdioConn {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<Vec<u8>>,
+    stderr: Tail,
+    label: String,
+    transcript: Transcript,
+}
+
+impl StdioConn {
+    /// Starts `command` in `cwd` with `env` added.
+    pub fn spawn(
+        command: &[String],
+        cwd: &Path,
+        env: &[(String, String)],
+        label: &str,
+        transcript: Transcript,
+    ) -> Result<Self, ClientError> {
+        let (program, args) = command
+            .split_first()
+            .ok_or_else(|| ClientError::Launch("empty command".into()))?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .current_dir(cwd)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| {
+            ClientError::Launch(format!(
+                "cannot start {program:?} (in {}): {e}",
+                cwd.display()
+            ))
+        })?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let tail = Tail::default();
+        let stderr_tail = tail.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                stderr_tail.push(&buf[..n]);
+            }
+        });
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout);
+            loop {
+                let mut line = Vec::new();
+                match (&mut reader)
+                    .take(MAX_LINE_BYTES as u64)
+                    .read_until(b'\n', &mut line)
+                    .await
+                {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                            line.pop();
+                        }
+                        if tx.send(line).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            child,
+            stdin,
+            lines: rx,
+            stderr: tail,
+            label: label.to_owned(),
+            transcript,
+        })
+    }
+
+    pub fn stderr_tail(&self) -> String {
+        self.stderr.text()
+    }
+
+    async fn exited(&mut self) -> ClientError {
+        // Give the process a moment to be reaped so the status is known.
+        let status = tokio::time::timeout(Duration::from_millis(500), self.child.wait()).await;
+        let status = match status {
+            Ok(Ok(s)) => s.to_string(),
+            _ => "closed its stdout".into(),
+        };
+        let err = ClientError::Exited {
+            status,
+            stderr_tail: self.stderr_tail(),
+        };
+        self.transcript.note(&self.label, err.to_string());
+        err
+    }
+
+    /// Writes `bytes` followed by a newline.
+    pub async fn send(&mut self, bytes: &[u8], timeout: Duration) -> Result<(), ClientError> {
+        self.transcript
+            .record(Direction::Sent, &self.label, "stdio", bytes);
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(self.exited().await);
+        };
+        let write = async {
+            stdin.write_all(bytes).await?;
+            stdin.write_all(b"\n").await?;
+            stdin.flush().await
+        };
+        match tokio::time::timeout(timeout, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(self.exited().await),
+            Err(_) => {
+                let err = ClientError::Timeout {
+                    what: format!("writing {} bytes to the target's stdin", bytes.len()),
+                    after_ms: timeout.as_millis() as u64,
+                    stderr_tail: self.stderr_tail(),
+                };
+                self.transcript.note(&self.label, err.to_string());
+                Err(err)
+            }
+        }
+    }
+
+    /// Waits for the next JSON-RPC response (a message with `id` and `result`/`error`),
+    /// recording and skipping notifications and unparsable lines.
+    pub async fn next_response(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<(Value, String), ClientError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let line = match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(line)) => line,
+                Ok(None) => return Err(self.exited().await),
+                Err(_) => {
+                    let err = ClientError::Timeout {
+                        what: "waiting for a response".into(),
+                        after_ms: timeout.as_millis() as u64,
+                        stderr_tail: self.stderr_tail(),
+                    };
+                    self.transcript.note(
+                        &self.label,
+                        format!("no response within {} ms", timeout.as_millis()),
+                    );
+                    return Err(err);
+                }
+            };
+            self.transcript
+                .record(Direction::Received, &self.label, "stdio", &line);
+            if let Ok(msg) = serde_json::from_slice::<Value>(&line)
+                && msg.get("id").is_some()
+                && (msg.get("result").is_some() || msg.get("error").is_some())
+            {
+                return Ok((msg, String::from_utf8_lossy(&line).into_owned()));
+            }
+        }
+    }
+
+    /// Closes stdin and waits briefly for the process to exit, then kills it.
+    pub async fn close(mut self) {
+        self.stdin.take();
+        if tokio::time::timeout(Duration::from_secs(2), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}

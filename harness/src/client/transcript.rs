@@ -1,0 +1,97 @@
+//! The record of every exchange of a check, for the report.
+
+use crate::model::{Direction, Frame};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Bodies longer than this are cut in the transcript (the count of the rest is kept).
+pub const MAX_BODY_CHARS: usize = 4096;
+
+/// A shared, append-only list of frames with a common clock.
+#[derive(Debug, Clone)]
+pub struct Transcript {
+    start: Instant,
+    frames: Arc<Mutex<Vec<Frame>>>,
+}
+
+impl Default for Transcript {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Transcript {
+    pub fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            frames: Arc::default(),
+        }
+    }
+
+    /// Records a frame; `body` may be any bytes (shown as lossy UTF-8, truncated).
+    pub fn record(
+        &self,
+        direction: Direction,
+        session: &str,
+        channel: impl Into<String>,
+        body: &[u8],
+    ) {
+        let text = String::from_utf8_lossy(body);
+        let body = match text.char_indices().nth(MAX_BODY_CHARS) {
+            Some((cut, _)) => format!(
+                "{}… [{} more bytes]",
+                &text[..cut],
+                body.len().saturating_sub(cut)
+            ),
+            None => text.into_owned(),
+        };
+        let frame = Frame {
+            direction,
+            at_ms: self.start.elapsed().as_millis() as u64,
+            session: session.to_owned(),
+            channel: channel.into(),
+            body,
+        };
+        self.frames
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(frame);
+    }
+
+    /// Records a harness note (a timeout, an exit, stderr).
+    pub fn note(&self, session: &str, text: impl AsRef<str>) {
+        self.record(
+            Direction::Note,
+            session,
+            "harness",
+            text.as_ref().as_bytes(),
+        );
+    }
+
+    pub fn frames(&self) -> Vec<Frame> {
+        self.frames
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_and_binary_bodies_are_kept_readable() {
+        let t = Transcript::new();
+        t.record(
+            Direction::Sent,
+            "s",
+            "stdio",
+            &vec![b'x'; MAX_BODY_CHARS + 10],
+        );
+        t.record(Direction::Sent, "s", "stdio", b"\xff\xfe{");
+        let frames = t.frames();
+        assert!(frames[0].body.ends_with("… [10 more bytes]"));
+        assert_eq!(frames[1].body, "\u{fffd}\u{fffd}{");
+    }
+}

@@ -1,0 +1,220 @@
+//! Runs catalogue checks against a target and builds the [`RunReport`].
+
+use crate::catalogue::{self, Applies, CheckDef, Filter};
+use crate::checks::{self, Abort, Ctx};
+use crate::client::{ClientError, Target};
+use crate::model::{CheckResult, Observation, Outcome, PropertySummary, RunReport};
+use crate::profile::Transport;
+use crate::timefmt;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long one check may run before it counts as hung.
+pub const CHECK_DEADLINE: Duration = Duration::from_secs(300);
+
+/// Receives progress as checks start and finish.
+pub trait Progress {
+    fn started(&mut self, index: usize, total: usize, def: &CheckDef);
+    fn finished(&mut self, index: usize, total: usize, result: &CheckResult);
+}
+
+/// No progress output.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn started(&mut self, _: usize, _: usize, _: &CheckDef) {}
+    fn finished(&mut self, _: usize, _: usize, _: &CheckResult) {}
+}
+
+/// The checks a filter selects that this harness implements, in catalogue order.
+pub fn selected(filter: &Filter) -> Vec<&'static CheckDef> {
+    catalogue::CHECKS
+        .iter()
+        .filter(|c| c.implemented && filter.selects(c))
+        .collect()
+}
+
+/// Folds observations into one outcome: any fail → fail; else any warn → warn; no
+/// passing observation at all → fail (a check that saw nothing proves nothing).
+pub fn fold(observations: &[Observation]) -> Outcome {
+    let any = |outcome: Outcome| observations.iter().any(|o| o.outcome == outcome);
+    if any(Outcome::Fail) || !any(Outcome::Pass) {
+        Outcome::Fail
+    } else if any(Outcome::Warn) {
+        Outcome::Warn
+    } else {
+        Outcome::Pass
+    }
+}
+
+/// Runs one check and returns its result.
+pub async fn run_check(target: &Target, def: &'static CheckDef) -> CheckResult {
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let mut ctx = Ctx::new(target, def);
+    let mut skip_reason = None;
+    let body = if def.applies == Applies::HttpOnly && target.transport() == Transport::Stdio {
+        Err(Abort::Skip(format!(
+            "{} applies to Streamable HTTP only; this target is stdio",
+            def.id
+        )))
+    } else {
+        match tokio::time::timeout(CHECK_DEADLINE, checks::run_body(&mut ctx)).await {
+            Ok(r) => r,
+            Err(_) => Err(Abort::Client(ClientError::Timeout {
+                what: format!("for the whole of {}", def.id),
+                after_ms: CHECK_DEADLINE.as_millis() as u64,
+                stderr_tail: target.server_stderr().await,
+            })),
+        }
+    };
+    match body {
+        Ok(()) => {}
+        Err(Abort::Skip(reason)) => skip_reason = Some(reason),
+        Err(Abort::Client(e)) => ctx.must(
+            "the target stays up and answers",
+            false,
+            "answers within the time limit",
+            e.to_string(),
+        ),
+    }
+    if let Some(e) = target.server_exit().await {
+        ctx.must(
+            "the server process stays up",
+            false,
+            "still running after the check",
+            e.to_string(),
+        );
+    }
+    let observations = std::mem::take(&mut ctx.observations);
+    let outcome = match &skip_reason {
+        Some(_) if observations.is_empty() => Outcome::Skip,
+        _ => fold(&observations),
+    };
+    let firsts: Vec<&Observation> = observations
+        .iter()
+        .filter(|o| o.outcome == Outcome::Fail)
+        .chain(observations.iter().filter(|o| o.outcome == Outcome::Warn))
+        .collect();
+    let error_message = match outcome {
+        Outcome::Fail | Outcome::Warn => firsts
+            .first()
+            .map(|o| format!("{}: expected {}, got {}", o.case, o.expected, o.actual))
+            .or_else(|| Some("the check made no observation".into())),
+        _ => None,
+    };
+    let summarise = |pick: fn(&Observation) -> &str| {
+        let mut ordered: Vec<&Observation> = firsts.clone();
+        ordered.extend(
+            observations
+                .iter()
+                .filter(|o| matches!(o.outcome, Outcome::Pass | Outcome::Skip)),
+        );
+        ordered
+            .iter()
+            .map(|o| format!("{}: {}", o.case, pick(o)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    CheckResult {
+        id: def.id.to_owned(),
+        name: def.name.to_owned(),
+        description: def.requirement.to_owned(),
+        status: outcome.official_status(),
+        outcome,
+        property: def.property().to_owned(),
+        timestamp: timefmt::rfc3339(started_at),
+        duration_ms: started.elapsed().as_millis() as u64,
+        spec_references: def.spec_references(),
+        expected: summarise(|o| &o.expected),
+        actual: summarise(|o| &o.actual),
+        skip_reason,
+        error_message,
+        details: observations,
+        transcript: ctx.transcript.frames(),
+        expected_failure: None,
+    }
+}
+
+/// Runs `checks` against `target` in order.
+pub async fn run(
+    target: &Target,
+    checks: &[&'static CheckDef],
+    progress: &mut dyn Progress,
+) -> RunReport {
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let mut results = Vec::with_capacity(checks.len());
+    for (i, def) in checks.iter().enumerate() {
+        progress.started(i, checks.len(), def);
+        let result = run_check(target, def).await;
+        progress.finished(i, checks.len(), &result);
+        results.push(result);
+    }
+    target.shutdown().await;
+    RunReport {
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        target: target.profile.name.clone(),
+        profile: target.profile.path.display().to_string(),
+        transport: target.transport().to_string(),
+        started: timefmt::rfc3339(started_at),
+        duration_ms: started.elapsed().as_millis() as u64,
+        properties: summarise_properties(&results),
+        checks: results,
+    }
+}
+
+/// Counts by property, every property listed (T1–T7 read as the seed's checklist).
+pub fn summarise_properties(results: &[CheckResult]) -> Vec<PropertySummary> {
+    catalogue::PROPERTIES
+        .iter()
+        .map(|p| {
+            let of = |o: Outcome| {
+                results
+                    .iter()
+                    .filter(|r| r.property == p.id && r.outcome == o)
+                    .count()
+            };
+            PropertySummary {
+                id: p.id.to_owned(),
+                title: p.title.to_owned(),
+                pass: of(Outcome::Pass),
+                fail: of(Outcome::Fail),
+                skip: of(Outcome::Skip),
+                warn: of(Outcome::Warn),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(outcome: Outcome) -> Observation {
+        Observation {
+            case: "c".into(),
+            outcome,
+            expected: "e".into(),
+            actual: "a".into(),
+        }
+    }
+
+    #[test]
+    fn a_check_that_observed_nothing_fails() {
+        assert_eq!(fold(&[]), Outcome::Fail);
+        assert_eq!(fold(&[obs(Outcome::Skip)]), Outcome::Fail);
+    }
+
+    #[test]
+    fn fail_beats_warn_beats_pass() {
+        assert_eq!(fold(&[obs(Outcome::Pass)]), Outcome::Pass);
+        assert_eq!(
+            fold(&[obs(Outcome::Pass), obs(Outcome::Warn)]),
+            Outcome::Warn
+        );
+        assert_eq!(
+            fold(&[obs(Outcome::Warn), obs(Outcome::Fail), obs(Outcome::Pass)]),
+            Outcome::Fail
+        );
+    }
+}
