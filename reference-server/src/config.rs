@@ -9,11 +9,38 @@
 //!
 //! [limits]
 //! max_message_bytes = 1048576     # one JSON-RPC message, stdio line or HTTP body
+//!
+//! [auth]
+//! issuer = "https://issuer.mcp-tenancy.test"
+//! audience = "urn:mcp-tenancy:reference-server"   # this server's resource id (RFC 8707)
+//! clock_skew_secs = 30
+//! max_call_token_secs = 300
+//! [[auth.keys]]
+//! kid = "dev-ed25519"
+//! alg = "EdDSA"
+//! private_key_file = "dev-keys/ed25519.key"       # or public_key_file (verify only)
+//! [[auth.keys]]
+//! kid = "dev-hs256"
+//! alg = "HS256"
+//! secret_file = "dev-keys/hs256.secret"
+//!
+//! [discovery]
+//! page_size = 50                  # tools/list page size
+//!
+//! [[tenants]]
+//! id = "acme"
+//! tiers = ["basic", "billing"]    # basic, billing, admin, interop
+//! principals = [{ id = "alice", tiers = ["basic"] }]
 //! ```
+//!
+//! Key files hold base64url without padding and resolve against the file's directory.
 
+use crate::core::jws::{self, Key, KeySet};
+use crate::core::mutants::Mutant;
+use crate::core::policy::{Policy, Principal, TenantPolicy, TokenRules};
 use serde::Deserialize;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The whole configuration file. Unknown fields are refused.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -21,7 +48,69 @@ use std::path::Path;
 pub struct Config {
     pub http: HttpConfig,
     pub limits: Limits,
+    pub auth: AuthConfig,
+    pub discovery: Discovery,
+    pub tenants: Vec<TenantConfig>,
+    /// The file this was read from; key files resolve against its directory.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
 }
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub issuer: String,
+    /// This server's resource identifier (RFC 8707): the audience of every token.
+    pub audience: String,
+    pub clock_skew_secs: Option<u64>,
+    pub max_call_token_secs: Option<u64>,
+    pub keys: Vec<KeyConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    pub kid: String,
+    /// `EdDSA` or `HS256`: the one algorithm this key id allows.
+    pub alg: String,
+    /// EdDSA: the 32-byte seed (lets `mint` sign).
+    pub private_key_file: Option<String>,
+    /// EdDSA: the 32-byte public key (verify only).
+    pub public_key_file: Option<String>,
+    /// HS256: the shared secret.
+    pub secret_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Discovery {
+    pub page_size: usize,
+}
+
+impl Default for Discovery {
+    fn default() -> Self {
+        Self { page_size: 50 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub id: String,
+    pub tiers: Vec<String>,
+    #[serde(default)]
+    pub principals: Vec<PrincipalConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalConfig {
+    pub id: String,
+    pub tiers: Vec<String>,
+}
+
+/// The tiers the fixture tools belong to.
+pub const TIERS: &[&str] = &["basic", "billing", "admin", "interop"];
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -82,10 +171,12 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text).map_err(|message| ConfigError::Parse {
+        let mut config = Self::parse(&text).map_err(|message| ConfigError::Parse {
             path: path.display().to_string(),
             message,
-        })
+        })?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Parses configuration text; the error names line, column and field.
@@ -98,7 +189,137 @@ impl Config {
         if !config.http.path.starts_with('/') {
             return Err("http.path must start with `/`".into());
         }
+        for t in &config.tenants {
+            for tier in t
+                .tiers
+                .iter()
+                .chain(t.principals.iter().flat_map(|p| &p.tiers))
+            {
+                if !TIERS.contains(&tier.as_str()) {
+                    return Err(format!(
+                        "tenant {}: unknown tier {tier:?} (known: {})",
+                        t.id,
+                        TIERS.join(", ")
+                    ));
+                }
+            }
+            for p in &t.principals {
+                if let Some(extra) = p.tiers.iter().find(|x| !t.tiers.contains(x)) {
+                    return Err(format!(
+                        "tenant {}: principal {} has tier {extra:?} the tenant lacks",
+                        t.id, p.id
+                    ));
+                }
+            }
+        }
+        let mut ids: Vec<&str> = config.tenants.iter().map(|t| t.id.as_str()).collect();
+        ids.sort_unstable();
+        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!("tenant {:?} is configured twice", w[0]));
+        }
         Ok(config)
+    }
+
+    fn read_key_file(&self, file: &str) -> Result<Vec<u8>, String> {
+        let base = self
+            .path
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("."));
+        let full = base.join(file);
+        let text = std::fs::read_to_string(&full)
+            .map_err(|e| format!("cannot read key file {}: {e}", full.display()))?;
+        jws::decode_key_text(&text).map_err(|e| format!("key file {}: {e}", full.display()))
+    }
+
+    fn key(&self, k: &KeyConfig) -> Result<Key, String> {
+        let exact32 = |bytes: Vec<u8>, what: &str| -> Result<[u8; 32], String> {
+            bytes
+                .try_into()
+                .map_err(|_| format!("kid {}: {what} must be 32 bytes", k.kid))
+        };
+        match (
+            k.alg.as_str(),
+            &k.private_key_file,
+            &k.public_key_file,
+            &k.secret_file,
+        ) {
+            ("EdDSA", Some(f), None, None) => Ok(Key::ed25519_from_seed(
+                &k.kid,
+                &exact32(self.read_key_file(f)?, "an Ed25519 seed")?,
+            )),
+            ("EdDSA", None, Some(f), None) => Key::ed25519_public(
+                &k.kid,
+                &exact32(self.read_key_file(f)?, "an Ed25519 public key")?,
+            ),
+            ("HS256", None, None, Some(f)) => {
+                let secret = self.read_key_file(f)?;
+                if secret.len() < 32 {
+                    return Err(format!(
+                        "kid {}: an HS256 secret needs at least 32 bytes",
+                        k.kid
+                    ));
+                }
+                Ok(Key::hmac(&k.kid, secret))
+            }
+            ("EdDSA", ..) => Err(format!(
+                "kid {}: EdDSA needs exactly one of private_key_file, public_key_file",
+                k.kid
+            )),
+            ("HS256", ..) => Err(format!(
+                "kid {}: HS256 needs secret_file (and nothing else)",
+                k.kid
+            )),
+            (other, ..) => Err(format!(
+                "kid {}: alg {other:?} is not allowed (EdDSA, HS256)",
+                k.kid
+            )),
+        }
+    }
+
+    /// Builds the authorisation policy, reading the key files.
+    pub fn policy(&self, mutant: Option<Mutant>) -> Result<Policy, String> {
+        if self.tenants.is_empty() {
+            return Err("no [[tenants]] configured".into());
+        }
+        if self.auth.keys.is_empty() || self.auth.issuer.is_empty() || self.auth.audience.is_empty()
+        {
+            return Err("[auth] needs issuer, audience and at least one [[auth.keys]]".into());
+        }
+        let keys = self
+            .auth
+            .keys
+            .iter()
+            .map(|k| self.key(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tiers = |t: &[String]| t.to_vec();
+        Ok(Policy {
+            tenants: self
+                .tenants
+                .iter()
+                .map(|t| TenantPolicy {
+                    id: t.id.clone(),
+                    tiers: tiers(&t.tiers),
+                    principals: t
+                        .principals
+                        .iter()
+                        .map(|p| Principal {
+                            id: p.id.clone(),
+                            tiers: tiers(&p.tiers),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            tokens: TokenRules {
+                keys: KeySet { keys },
+                issuer: self.auth.issuer.clone(),
+                audience: self.auth.audience.clone(),
+                skew_secs: self.auth.clock_skew_secs.unwrap_or(30),
+                max_call_token_secs: self.auth.max_call_token_secs.unwrap_or(300),
+            },
+            page_size: self.discovery.page_size,
+            mutant,
+        })
     }
 }
 

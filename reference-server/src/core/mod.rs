@@ -5,48 +5,63 @@
 //! results are plain JSON values in the MCP `CallToolResult` shape, which the adapter in
 //! [`crate::mcp`] hands to the SDK.
 
+pub mod gate;
+pub mod jws;
+pub mod mutants;
+pub mod policy;
 pub mod schema;
 pub mod store;
 pub mod tools;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gate::{Authorized, CallContext, WireDenial};
+use hmac::{Hmac, KeyInit, Mac};
+use mutants::Mutant;
+use policy::{Policy, Session};
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+use sha2::Sha256;
 use std::fmt;
+use std::sync::{Arc, RwLock};
 use store::Store;
-use tools::{InteropFixture, ToolDef, ToolKind};
+use tools::{Catalogue, InteropFixture, ToolDef, ToolKind};
 
-/// The verified identity a request acts for: the tenant and the principal inside it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Caller {
-    pub tenant: String,
-    pub principal: String,
-}
-
-impl Caller {
-    pub fn new(tenant: impl Into<String>, principal: impl Into<String>) -> Self {
-        Self {
-            tenant: tenant.into(),
-            principal: principal.into(),
-        }
-    }
-}
-
-/// A `tools/call` that could not be routed to a tool. Anything a tool itself refuses
-/// (bad arguments, not found) is a [`ToolResult`] with `is_error` instead, as the
+/// A `tools/call` refused before any tool ran. Anything a tool itself refuses (bad
+/// arguments, not found) is a [`ToolResult`] with `is_error` instead, as the
 /// specification asks (2025-11-25, "Error Handling").
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CallError {
-    /// No such tool — the JSON-RPC answer is -32602 with the message from `Display`.
+    /// No such tool, or not one of this tenant's — one answer for both: JSON-RPC
+    /// -32602 with the message from `Display`.
     UnknownTool(String),
+    /// The call token is missing, invalid, or does not cover the call — one answer for
+    /// every reason: JSON-RPC -32001 `Unauthorized call`.
+    Unauthorized,
 }
+
+/// Fills `buf` from the OS random number generator.
+pub fn random_fill(buf: &mut [u8]) -> Result<(), getrandom::Error> {
+    getrandom::fill(buf)
+}
+
+/// JSON-RPC error code of [`CallError::Unauthorized`].
+pub const UNAUTHORIZED: i32 = -32001;
 
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallError::UnknownTool(name) => write!(f, "Unknown tool: {}", name.escape_debug()),
+            CallError::Unauthorized => f.write_str("Unauthorized call"),
         }
     }
+}
+
+/// A `tools/list` refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListError {
+    /// The cursor was not minted for this tenant (or not by this process).
+    InvalidCursor,
 }
 
 /// The result of a tool call, in the MCP `CallToolResult` shape.
@@ -96,101 +111,212 @@ impl ToolResult {
     }
 }
 
-/// The server's state and tool catalogue.
-#[derive(Debug)]
-pub struct Core {
-    tools: Vec<ToolDef>,
-    by_name: HashMap<&'static str, usize>,
-    store: Store,
+/// One page of a tenant's tool list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolPage<'a> {
+    pub tools: Vec<&'a ToolDef>,
+    pub next_cursor: Option<String>,
 }
 
-impl Default for Core {
-    fn default() -> Self {
-        Self::new(tools::catalogue())
-    }
+/// The server's state: the tool catalogue, the store, the current policy.
+#[derive(Debug)]
+pub struct Core {
+    catalogue: Catalogue,
+    store: Store,
+    policy: RwLock<Arc<Policy>>,
+    /// Keys the HMAC that binds pagination cursors to a tenant; random per process.
+    cursor_key: [u8; 32],
 }
 
 impl Core {
-    pub fn new(tools: Vec<ToolDef>) -> Self {
-        let by_name = tools.iter().enumerate().map(|(i, t)| (t.name, i)).collect();
+    pub fn new(policy: Policy) -> Self {
+        let mut cursor_key = [0u8; 32];
+        getrandom::fill(&mut cursor_key).expect("the OS random number generator");
         Self {
-            tools,
-            by_name,
+            catalogue: Catalogue::new(tools::catalogue()),
             store: Store::default(),
+            policy: RwLock::new(Arc::new(policy)),
+            cursor_key,
         }
     }
 
-    /// The tools `caller` may see, in catalogue order.
-    pub fn list_tools(&self, _caller: &Caller) -> impl Iterator<Item = &ToolDef> {
-        self.tools.iter()
+    /// The policy in force now; a request keeps the one it started with.
+    pub fn policy(&self) -> Arc<Policy> {
+        Arc::clone(&self.policy.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Looks a tool up by its exact name (no case folding, no normalisation).
-    pub fn tool(&self, name: &str) -> Option<&ToolDef> {
-        self.by_name.get(name).map(|&i| &self.tools[i])
+    /// Swaps in a new policy (configuration reload). Returns the tenants whose visible
+    /// tools changed, so their sessions can be told (`notifications/tools/list_changed`).
+    pub fn replace_policy(&self, new: Policy) -> Vec<String> {
+        let old = self.policy();
+        let mut changed: Vec<String> = Vec::new();
+        for tenant in old
+            .tenants
+            .iter()
+            .map(|t| &t.id)
+            .chain(new.tenants.iter().map(|t| &t.id))
+        {
+            let before: Vec<&str> = self.visible(&old, tenant).map(|t| t.name).collect();
+            let after: Vec<&str> = self.visible(&new, tenant).map(|t| t.name).collect();
+            if before != after && !changed.contains(tenant) {
+                changed.push(tenant.clone());
+            }
+        }
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+        changed
     }
 
-    /// Runs `name` with `arguments` for `caller`. Arguments are validated against the
-    /// tool's `inputSchema` before the handler runs.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// The tools `tenant` may see, in catalogue order.
+    fn visible<'a>(
+        &'a self,
+        policy: &'a Policy,
+        tenant: &'a str,
+    ) -> impl Iterator<Item = &'a ToolDef> + 'a {
+        let entitled = policy.tenant(tenant);
+        let global = policy.is(Mutant::GlobalToolList);
+        self.catalogue
+            .iter()
+            .filter(move |t| global || entitled.is_some_and(|e| e.entitled(t)))
+    }
+
+    fn cursor_tag(&self, tenant: &str, offset: u32) -> [u8; 16] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.cursor_key).expect("any key length");
+        mac.update(tenant.as_bytes());
+        mac.update(&[0]);
+        mac.update(&offset.to_be_bytes());
+        let full = mac.finalize().into_bytes();
+        let mut tag = [0u8; 16];
+        tag.copy_from_slice(&full[..16]);
+        tag
+    }
+
+    fn mint_cursor(&self, tenant: &str, offset: u32) -> String {
+        let mut bytes = offset.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&self.cursor_tag(tenant, offset));
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    fn open_cursor(&self, tenant: &str, cursor: &str) -> Result<u32, ListError> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(cursor)
+            .map_err(|_| ListError::InvalidCursor)?;
+        let (offset, tag) = bytes.split_at_checked(4).ok_or(ListError::InvalidCursor)?;
+        let offset = u32::from_be_bytes(offset.try_into().map_err(|_| ListError::InvalidCursor)?);
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.cursor_key).expect("any key length");
+        mac.update(tenant.as_bytes());
+        mac.update(&[0]);
+        mac.update(&offset.to_be_bytes());
+        mac.verify_truncated_left(tag)
+            .map_err(|_| ListError::InvalidCursor)?;
+        Ok(offset)
+    }
+
+    /// One page of the tools `session`'s tenant may see. Cursors are bound to the
+    /// tenant: one minted in another tenant's session is refused.
+    pub fn list_tools(
+        &self,
+        session: &Session,
+        cursor: Option<&str>,
+    ) -> Result<ToolPage<'_>, ListError> {
+        let policy = self.policy();
+        let offset = match cursor {
+            Some(c) => self.open_cursor(session.tenant(), c)?,
+            None => 0,
+        } as usize;
+        let page = policy.page_size.max(1);
+        let all: Vec<&ToolDef> = self.visible(&policy, session.tenant()).collect();
+        // `visible` borrows the policy; re-borrow the tools from the catalogue.
+        let tools: Vec<&ToolDef> = all
+            .iter()
+            .skip(offset)
+            .take(page)
+            .filter_map(|t| self.catalogue.get(t.name))
+            .collect();
+        let next = offset + tools.len();
+        let next_cursor =
+            (next < all.len()).then(|| self.mint_cursor(session.tenant(), next as u32));
+        Ok(ToolPage { tools, next_cursor })
+    }
+
+    /// Runs one `tools/call`: the gate decides, then the arguments are validated
+    /// against the tool's `inputSchema`, then the handler runs in the call's scope.
     pub fn call_tool(
         &self,
-        caller: &Caller,
+        session: &Session,
         name: &str,
+        call_token: Option<&str>,
         arguments: Option<&Map<String, Value>>,
+        now: u64,
     ) -> Result<ToolResult, CallError> {
-        let tool = self
-            .tool(name)
-            .ok_or_else(|| CallError::UnknownTool(name.to_owned()))?;
+        let policy = self.policy();
         let empty = Map::new();
         let args = arguments.unwrap_or(&empty);
-        // Validate a borrowed view; the schema validator needs a Value.
-        let as_value = Value::Object(args.clone());
-        if let Err(e) = schema::validate(&tool.input_schema, &as_value) {
+        let ctx = CallContext {
+            session,
+            tool: name,
+            call_token,
+            arguments: args,
+            now,
+        };
+        let authorized = match gate::check(&policy, &self.catalogue, &ctx) {
+            Ok(a) => a,
+            Err(denial) => {
+                tracing::info!(tenant = session.tenant(), tool = %name.escape_debug(), reason = %denial, "call denied");
+                return match denial.wire() {
+                    WireDenial::UnknownTool => Err(CallError::UnknownTool(name.to_owned())),
+                    WireDenial::Unauthorized => Err(CallError::Unauthorized),
+                    WireDenial::BadArguments => Ok(ToolResult::error(
+                        "tenant_id does not match the authenticated tenant",
+                    )),
+                };
+            }
+        };
+        let tool = authorized.tool();
+        if !policy.is(Mutant::SchemaNotEnforced)
+            && let Err(e) = schema::validate(&tool.input_schema, &Value::Object(args.clone()))
+        {
             return Ok(ToolResult::error(format!(
                 "Invalid arguments for {}: {e}",
                 tool.name
             )));
         }
-        if let Some(label) = args.get("tenant_id")
-            && label.as_str() != Some(caller.tenant.as_str())
-        {
-            return Ok(ToolResult::error(
-                "tenant_id does not match the authenticated tenant",
-            ));
-        }
-        Ok(self.run(tool.kind, caller, args))
+        Ok(self.run(&authorized, args))
     }
 
-    fn run(&self, kind: ToolKind, caller: &Caller, args: &Map<String, Value>) -> ToolResult {
+    fn run(&self, call: &Authorized<'_>, args: &Map<String, Value>) -> ToolResult {
         let s = |k: &str| args.get(k).and_then(Value::as_str).unwrap_or_default();
-        let tenant = caller.tenant.as_str();
-        match kind {
+        let scope = call.scope();
+        match call.tool().kind {
             ToolKind::NotesCreate => {
                 let note = self
                     .store
-                    .create_note(tenant, &caller.principal, s("title"), s("body"));
+                    .create_note(scope, call.principal(), s("title"), s("body"));
                 ToolResult::ok(json!({"id": note.id, "title": note.title}))
             }
-            ToolKind::NotesList => ToolResult::ok(json!({"notes": self.store.notes(tenant)})),
-            ToolKind::NotesGet => match self.store.note(tenant, s("id")) {
+            ToolKind::NotesList => ToolResult::ok(json!({"notes": self.store.notes(scope)})),
+            ToolKind::NotesGet => match self.store.note(scope, s("id")) {
                 Some(note) => ToolResult::ok(json!({"note": note})),
                 None => ToolResult::error("note not found"),
             },
             ToolKind::Charge => {
                 let amount = args
                     .get("amount_cents")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(0.0) as u64;
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
                 let charge = self
                     .store
-                    .charge(tenant, &caller.principal, amount, s("currency"));
+                    .charge(scope, call.principal(), amount, s("currency"));
                 ToolResult::ok(json!({"charge": charge}))
             }
-            ToolKind::ChargesList => ToolResult::ok(json!({"charges": self.store.charges(tenant)})),
+            ToolKind::ChargesList => ToolResult::ok(json!({"charges": self.store.charges(scope)})),
             ToolKind::AdminExport => ToolResult::ok(json!({
-                "tenant": tenant,
-                "notes": self.store.notes(tenant),
-                "charges": self.store.charges(tenant),
+                "tenant": scope.tenant(),
+                "notes": self.store.notes(scope),
+                "charges": self.store.charges(scope),
             })),
             ToolKind::Interop(fixture) => interop(fixture),
         }
@@ -241,42 +367,128 @@ fn interop(fixture: InteropFixture) -> ToolResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use policy::fixtures::{self, AUDIENCE, ISSUER};
 
-    fn acme() -> Caller {
-        Caller::new("acme", "alice")
+    const NOW: u64 = 1_800_000_000;
+
+    fn session(core: &Core, tenant: &str) -> Session {
+        let policy = core.policy();
+        let token = policy.tokens.keys.keys[0]
+            .sign("JWT", &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "o", "tenant": tenant, "exp": NOW + 600}))
+            .unwrap();
+        policy.authenticate(&token, NOW).unwrap()
+    }
+
+    fn token(core: &Core, tenant: &str, sub: &str, tool: &str, action: &str) -> String {
+        core.policy().tokens.keys.keys[0]
+            .sign(
+                policy::CALL_TYP,
+                &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "tenant": tenant, "tool": tool,
+                        "action": action, "resource": "*", "iat": NOW, "exp": NOW + 60}),
+            )
+            .unwrap()
+    }
+
+    fn call(
+        core: &Core,
+        tenant: &str,
+        sub: &str,
+        tool: &str,
+        action: &str,
+        args: Value,
+    ) -> Result<ToolResult, CallError> {
+        let s = session(core, tenant);
+        let t = token(core, tenant, sub, tool, action);
+        core.call_tool(&s, tool, Some(&t), args.as_object(), NOW)
     }
 
     #[test]
     fn invalid_arguments_are_an_error_result_and_write_nothing() {
-        let core = Core::default();
-        let args = json!({"title": 42}).as_object().cloned();
-        let out = core
-            .call_tool(&acme(), "notes_create", args.as_ref())
-            .unwrap();
+        let core = Core::new(fixtures::policy(None));
+        let out = call(
+            &core,
+            "acme",
+            "alice",
+            "notes_create",
+            "notes:write",
+            json!({"title": 42}),
+        )
+        .unwrap();
         assert!(out.is_error);
-        assert!(core.store.notes("acme").is_empty());
+        let list = call(
+            &core,
+            "acme",
+            "alice",
+            "notes_list",
+            "notes:read",
+            json!({}),
+        )
+        .unwrap();
+        assert_eq!(list.structured, Some(json!({"notes": []})));
     }
 
     #[test]
-    fn unknown_tool_is_a_call_error() {
-        let core = Core::default();
+    fn another_tenants_note_id_reads_as_not_found() {
+        let core = Core::new(fixtures::policy(None));
+        let made = call(
+            &core,
+            "acme",
+            "alice",
+            "notes_create",
+            "notes:write",
+            json!({"title": "t"}),
+        )
+        .unwrap();
+        let id = made.structured.unwrap()["id"].clone();
+        let mine = call(
+            &core,
+            "acme",
+            "alice",
+            "notes_get",
+            "notes:read",
+            json!({"id": id}),
+        )
+        .unwrap();
+        assert!(!mine.is_error);
+        let theirs = call(
+            &core,
+            "globex",
+            "gina",
+            "notes_get",
+            "notes:read",
+            json!({"id": id}),
+        )
+        .unwrap();
+        assert!(theirs.is_error);
+    }
+
+    #[test]
+    fn lists_are_per_tenant_and_cursors_are_bound_to_the_tenant() {
+        let core = Core::new(fixtures::policy(None));
+        let (acme, globex) = (session(&core, "acme"), session(&core, "globex"));
+        let mut names = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = core.list_tools(&acme, cursor.as_deref()).unwrap();
+            names.extend(page.tools.iter().map(|t| t.name));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert!(names.contains(&"charge") && !names.contains(&"admin_export"));
+        let first = core.list_tools(&acme, None).unwrap().next_cursor.unwrap();
         assert_eq!(
-            core.call_tool(&acme(), "Notes_Create", None),
-            Err(CallError::UnknownTool("Notes_Create".into()))
+            core.list_tools(&globex, Some(&first)),
+            Err(ListError::InvalidCursor)
         );
     }
 
     #[test]
-    fn a_foreign_tenant_label_is_refused_without_effect() {
-        let core = Core::default();
-        let args = json!({"title": "x", "tenant_id": "globex"})
-            .as_object()
-            .cloned();
-        let out = core
-            .call_tool(&acme(), "notes_create", args.as_ref())
-            .unwrap();
-        assert!(out.is_error);
-        assert!(core.store.notes("acme").is_empty());
-        assert!(core.store.notes("globex").is_empty());
+    fn a_revoked_tier_is_reported_as_a_change_for_its_tenant() {
+        let core = Core::new(fixtures::policy(None));
+        let mut next = fixtures::policy(None);
+        next.tenants[0].tiers.retain(|t| t != "billing");
+        assert_eq!(core.replace_policy(next), vec!["acme".to_owned()]);
     }
 }

@@ -1,11 +1,13 @@
 //! The in-memory store behind the fixture tools.
 //!
 //! Every record lives under the tenant that wrote it, and every accessor takes the
-//! tenant to act for: there is no way to list or read across tenants. Record ids are
+//! [`TenantScope`] of an authorised call: there is no way to list or read across
+//! tenants, and no way to reach the store without passing the gate. Record ids are
 //! drawn from one global sequence, so an id minted for one tenant is a valid-looking id
 //! in another tenant's session — which is what lets the suite prove that such an id
 //! reads as not-found there.
 
+use super::gate::TenantScope;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -58,7 +60,14 @@ impl Store {
         format!("{prefix}-{:06}", state.next_id)
     }
 
-    pub fn create_note(&self, tenant: &str, author: &str, title: &str, body: &str) -> Note {
+    pub fn create_note(
+        &self,
+        scope: TenantScope<'_>,
+        author: &str,
+        title: &str,
+        body: &str,
+    ) -> Note {
+        let tenant = scope.tenant();
         self.with(|s| {
             let note = Note {
                 id: Self::next_id(s, "note"),
@@ -75,7 +84,8 @@ impl Store {
         })
     }
 
-    pub fn notes(&self, tenant: &str) -> Vec<Note> {
+    pub fn notes(&self, scope: TenantScope<'_>) -> Vec<Note> {
+        let tenant = scope.tenant();
         self.with(|s| {
             s.tenants
                 .get(tenant)
@@ -84,7 +94,8 @@ impl Store {
         })
     }
 
-    pub fn note(&self, tenant: &str, id: &str) -> Option<Note> {
+    pub fn note(&self, scope: TenantScope<'_>, id: &str) -> Option<Note> {
+        let tenant = scope.tenant();
         self.with(|s| {
             s.tenants
                 .get(tenant)
@@ -94,11 +105,12 @@ impl Store {
 
     pub fn charge(
         &self,
-        tenant: &str,
+        scope: TenantScope<'_>,
         principal: &str,
         amount_cents: u64,
         currency: &str,
     ) -> Charge {
+        let tenant = scope.tenant();
         self.with(|s| {
             let charge = Charge {
                 id: Self::next_id(s, "ch"),
@@ -115,26 +127,13 @@ impl Store {
         })
     }
 
-    pub fn charges(&self, tenant: &str) -> Vec<Charge> {
+    pub fn charges(&self, scope: TenantScope<'_>) -> Vec<Charge> {
+        let tenant = scope.tenant();
         self.with(|s| {
             s.tenants
                 .get(tenant)
                 .map(|t| t.charges.clone())
                 .unwrap_or_default()
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn another_tenants_note_id_reads_as_not_found() {
-        let store = Store::default();
-        let note = store.create_note("acme", "alice", "t", "b");
-        assert_eq!(store.note("acme", &note.id), Some(note.clone()));
-        assert_eq!(store.note("globex", &note.id), None);
-        assert!(store.notes("globex").is_empty());
     }
 }

@@ -7,6 +7,37 @@
 //! that carries the tenant; the server must treat it as an untrusted label.
 
 use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// The tools with an index by exact name.
+#[derive(Debug)]
+pub struct Catalogue {
+    tools: Vec<ToolDef>,
+    by_name: HashMap<&'static str, usize>,
+}
+
+impl Catalogue {
+    pub fn new(tools: Vec<ToolDef>) -> Self {
+        let by_name = tools.iter().enumerate().map(|(i, t)| (t.name, i)).collect();
+        Self { tools, by_name }
+    }
+
+    /// Exact lookup: no case folding, no normalisation.
+    pub fn get(&self, name: &str) -> Option<&ToolDef> {
+        self.by_name.get(name).map(|&i| &self.tools[i])
+    }
+
+    /// ASCII-case-insensitive lookup — the `case-insensitive-lookup` mutant's mistake.
+    pub fn get_folded(&self, name: &str) -> Option<&ToolDef> {
+        self.tools
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name.trim()))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ToolDef> {
+        self.tools.iter()
+    }
+}
 
 /// What a fixture tool does; the handler dispatches on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,6 +75,8 @@ pub struct ToolDef {
     pub read_only: bool,
     /// Entitlement tier the tool belongs to.
     pub tier: &'static str,
+    /// The action a call token must name to call it (`notes:write`, …).
+    pub action: &'static str,
     pub kind: ToolKind,
 }
 
@@ -79,6 +112,7 @@ pub fn catalogue() -> Vec<ToolDef> {
             }),
             read_only: false,
             tier: "basic",
+            action: "notes:write",
             kind: ToolKind::NotesCreate,
         },
         ToolDef {
@@ -92,6 +126,7 @@ pub fn catalogue() -> Vec<ToolDef> {
             }),
             read_only: true,
             tier: "basic",
+            action: "notes:read",
             kind: ToolKind::NotesList,
         },
         ToolDef {
@@ -108,6 +143,7 @@ pub fn catalogue() -> Vec<ToolDef> {
             }),
             read_only: true,
             tier: "basic",
+            action: "notes:read",
             kind: ToolKind::NotesGet,
         },
         ToolDef {
@@ -125,6 +161,7 @@ pub fn catalogue() -> Vec<ToolDef> {
             }),
             read_only: false,
             tier: "billing",
+            action: "billing:charge",
             kind: ToolKind::Charge,
         },
         ToolDef {
@@ -134,6 +171,7 @@ pub fn catalogue() -> Vec<ToolDef> {
             input_schema: json!({"type": "object", "properties": {}, "additionalProperties": false}),
             read_only: true,
             tier: "billing",
+            action: "billing:read",
             kind: ToolKind::ChargesList,
         },
         ToolDef {
@@ -143,6 +181,7 @@ pub fn catalogue() -> Vec<ToolDef> {
             input_schema: json!({"type": "object", "properties": {}, "additionalProperties": false}),
             read_only: true,
             tier: "admin",
+            action: "admin:export",
             kind: ToolKind::AdminExport,
         },
     ];
@@ -159,6 +198,7 @@ fn interop_fixtures() -> Vec<ToolDef> {
         input_schema: empty(),
         read_only: true,
         tier: "interop",
+        action: "interop:call",
         kind: ToolKind::Interop(kind),
     };
     vec![

@@ -1,56 +1,141 @@
 //! The `rmcp` adapter: translates between SDK types and the sans-IO core.
+//!
+//! The session identity comes from the transport: the HTTP guard verifies the bearer
+//! of every request and attaches a [`Session`] to it; over stdio it is the credential
+//! verified at launch. The call token travels in `params._meta` under
+//! [`CALL_TOKEN_META_KEY`], or over HTTP in the [`CALL_TOKEN_HEADER`] header.
 
-use crate::core::{CallError, Caller, Core, ToolResult};
+use crate::core::policy::Session;
+use crate::core::{CallError, Core, ListError, ToolResult, UNAUTHORIZED};
 use axum::http::request::Parts;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, Implementation,
+    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
+    Tool,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, Peer, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::json;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The `params._meta` key that carries a call token.
+pub const CALL_TOKEN_META_KEY: &str = "dev.mcp-tenancy/call-token";
+/// The HTTP header that may carry a call token instead.
+pub const CALL_TOKEN_HEADER: &str = "mcp-tenancy-call-token";
+
+/// Open sessions by tenant, to tell them when their tool list changes.
+#[derive(Default)]
+pub struct Listeners(Mutex<Vec<(String, Peer<RoleServer>)>>);
+
+impl Listeners {
+    fn register(&self, tenant: &str, peer: Peer<RoleServer>) {
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|(_, p)| !p.is_transport_closed());
+        all.push((tenant.to_owned(), peer));
+    }
+
+    /// Sends `notifications/tools/list_changed` to every open session of `tenants`.
+    pub async fn notify(&self, tenants: &[String]) {
+        let peers: Vec<Peer<RoleServer>> = {
+            let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            all.retain(|(_, p)| !p.is_transport_closed());
+            all.iter()
+                .filter(|(t, _)| tenants.contains(t))
+                .map(|(_, p)| p.clone())
+                .collect()
+        };
+        for peer in peers {
+            let _ = peer.notify_tool_list_changed().await;
+        }
+    }
+}
 
 /// One MCP service instance (one per stdio process or HTTP session), sharing the core.
 #[derive(Clone)]
 pub struct McpServer {
     core: Arc<Core>,
-    /// Tools converted to SDK form once, in catalogue order.
-    tools: Arc<Vec<Tool>>,
-    /// Who this instance acts for when the request carries no identity of its own.
-    default_caller: Caller,
+    /// Tools converted to SDK form once.
+    tools: Arc<HashMap<&'static str, Tool>>,
+    /// The stdio launch credential's session; HTTP requests carry their own.
+    launch_session: Option<Session>,
+    listeners: Arc<Listeners>,
 }
 
 impl McpServer {
-    pub fn new(core: Arc<Core>, default_caller: Caller) -> Self {
+    pub fn new(
+        core: Arc<Core>,
+        launch_session: Option<Session>,
+        listeners: Arc<Listeners>,
+    ) -> Self {
         let tools = core
-            .list_tools(&default_caller)
+            .catalogue()
+            .iter()
             .map(|t| {
-                serde_json::from_value(json!({
+                let tool = serde_json::from_value(json!({
                     "name": t.name,
                     "title": t.title,
                     "description": t.description,
                     "inputSchema": t.input_schema,
                     "annotations": {"readOnlyHint": t.read_only},
                 }))
-                .expect("fixture tool definitions are valid MCP tools")
+                .expect("fixture tool definitions are valid MCP tools");
+                (t.name, tool)
             })
             .collect();
         Self {
             core,
             tools: Arc::new(tools),
-            default_caller,
+            launch_session,
+            listeners,
         }
     }
 
-    /// The caller of this request: an identity the HTTP guard attached to the request,
-    /// else the instance's launch identity.
-    fn caller<'a>(&'a self, context: &'a RequestContext<RoleServer>) -> &'a Caller {
-        context
-            .extensions
+    fn parts(context: &RequestContext<RoleServer>) -> Option<&Parts> {
+        context.extensions.get::<Parts>()
+    }
+
+    /// The verified session a request or notification carries (HTTP), else the launch
+    /// session (stdio).
+    fn session_in(&self, extensions: &rmcp::model::Extensions) -> Option<Session> {
+        extensions
             .get::<Parts>()
-            .and_then(|parts| parts.extensions.get::<Caller>())
-            .unwrap_or(&self.default_caller)
+            .and_then(|parts| parts.extensions.get::<Session>())
+            .or(self.launch_session.as_ref())
+            .cloned()
+    }
+
+    /// The verified session of this request.
+    fn session(&self, context: &RequestContext<RoleServer>) -> Result<Session, McpError> {
+        self.session_in(&context.extensions)
+            .ok_or_else(|| McpError::new(ErrorCode(UNAUTHORIZED), "Unauthorized", None))
+    }
+
+    /// The call token from `_meta` or the HTTP header; two different ones are refused.
+    fn call_token(
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Option<String>, CallError> {
+        let in_meta = request
+            .meta
+            .as_ref()
+            .and_then(|m| m.get(CALL_TOKEN_META_KEY))
+            .or_else(|| context.meta.get(CALL_TOKEN_META_KEY))
+            .map(|v| v.as_str().map(str::to_owned).ok_or(CallError::Unauthorized))
+            .transpose()?;
+        let in_header = Self::parts(context)
+            .and_then(|p| p.headers.get(CALL_TOKEN_HEADER))
+            .map(|v| {
+                v.to_str()
+                    .map(str::to_owned)
+                    .map_err(|_| CallError::Unauthorized)
+            })
+            .transpose()?;
+        match (in_meta, in_header) {
+            (Some(a), Some(b)) if a != b => Err(CallError::Unauthorized),
+            (a, b) => Ok(a.or(b)),
+        }
     }
 }
 
@@ -60,30 +145,69 @@ fn to_sdk(result: ToolResult) -> Result<CallToolResult, McpError> {
     })
 }
 
+fn call_error(e: CallError) -> McpError {
+    match e {
+        CallError::UnknownTool(_) => McpError::invalid_params(e.to_string(), None),
+        CallError::Unauthorized => McpError::new(ErrorCode(UNAUTHORIZED), e.to_string(), None),
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
-        let mut info = ServerConfig::new(ServerCapabilities::builder().enable_tools().build());
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build();
+        let mut info = ServerConfig::new(capabilities);
         info.server_info = Implementation::new("mcp-tenancy-server", env!("CARGO_PKG_VERSION"));
         info.instructions = Some(
-            "Reference server of the mcp-tenancy conformance kit. Every tool acts for the authenticated tenant only."
+            "Reference server of the mcp-tenancy conformance kit. Every tool acts for the authenticated tenant only; \
+             every tools/call needs its own call token in params._meta[\"dev.mcp-tenancy/call-token\"]."
                 .into(),
         );
         info
     }
 
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        // Sessions that completed the handshake hear about changes to their tool list.
+        if let Some(session) = self.session_in(&context.extensions) {
+            self.listeners.register(session.tenant(), context.peer);
+        }
+    }
+
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let caller = self.caller(&context);
-        let visible: Vec<Tool> = self
+        let session = self.session(&context)?;
+        let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
+        let page = self
             .core
-            .list_tools(caller)
-            .filter_map(|def| self.tools.iter().find(|t| t.name == def.name).cloned())
+            .list_tools(&session, cursor)
+            .map_err(|ListError::InvalidCursor| McpError::invalid_params("Invalid cursor", None))?;
+        let tools = page
+            .tools
+            .iter()
+            .filter_map(|t| self.tools.get(t.name).cloned())
             .collect();
-        // The list is computed per caller: shared caches must not serve it to others.
-        Ok(ListToolsResult::with_all_items(visible).with_cache_scope(CacheScope::Private))
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = page.next_cursor;
+        let stateless = context
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+        if stateless {
+            // The list is computed per caller: shared caches must not serve it to others.
+            result = result.with_cache_scope(CacheScope::Private);
+        }
+        Ok(result)
     }
 
     async fn call_tool(
@@ -91,15 +215,18 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let caller = self.caller(&context);
-        match self
+        let session = self.session(&context)?;
+        let token = Self::call_token(&request, &context).map_err(call_error)?;
+        let result = self
             .core
-            .call_tool(caller, &request.name, request.arguments.as_ref())
-        {
-            Ok(result) => Ok(CallToolResponse::Complete(to_sdk(result)?)),
-            Err(e @ CallError::UnknownTool(_)) => {
-                Err(McpError::invalid_params(e.to_string(), None))
-            }
-        }
+            .call_tool(
+                &session,
+                &request.name,
+                token.as_deref(),
+                request.arguments.as_ref(),
+                now(),
+            )
+            .map_err(call_error)?;
+        Ok(CallToolResponse::Complete(to_sdk(result)?))
     }
 }

@@ -4,14 +4,20 @@
 //! - refuses a foreign `Origin` with 403 (DNS rebinding; `rmcp` checks `Host`),
 //! - bounds the body (413) and frames it strictly ([`crate::wire`]: 400 with a JSON-RPC
 //!   error body for malformed JSON, batches, duplicate members, bad params),
-//! - attaches the caller's identity for the handler.
+//! - authenticates EVERY request: `Authorization: Bearer <session token>`, verified
+//!   against the policy (401 with `WWW-Authenticate` when missing or invalid), and
+//!   attaches the [`Session`] for the handler;
+//! - binds each `Mcp-Session-Id` to the tenant that opened it: presented with another
+//!   tenant's bearer, the session reads as unknown (404), so a session id alone
+//!   authorises nothing and reveals nothing.
 //!
 //! Sessions, `MCP-Protocol-Version`, `Mcp-Method`/`Mcp-Name` header checks and SSE are
 //! `rmcp`'s. Session ids are random UUIDv4 (122 bits from the OS generator).
 
 use super::McpServer;
 use crate::config::HttpConfig;
-use crate::core::Caller;
+use crate::core::Core;
+use crate::core::policy::Session;
 use crate::wire;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -24,26 +30,87 @@ use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
 use serde_json::Value;
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 
 /// What the guard needs to know.
-#[derive(Debug, Clone)]
 pub struct Guard {
     allowed_origins: Vec<String>,
     max_message_bytes: usize,
-    default_caller: Caller,
+    core: Arc<Core>,
+    /// `Mcp-Session-Id` → the tenant whose bearer opened it.
+    sessions: Mutex<HashMap<String, String>>,
 }
 
 impl Guard {
-    pub fn new(config: &HttpConfig, max_message_bytes: usize, default_caller: Caller) -> Self {
+    pub fn new(config: &HttpConfig, max_message_bytes: usize, core: Arc<Core>) -> Self {
         Self {
             allowed_origins: config.allowed_origins.clone(),
             max_message_bytes,
-            default_caller,
+            core,
+            sessions: Mutex::default(),
         }
     }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// 401 with a `WWW-Authenticate` challenge (RFC 6750 §3) and a JSON-RPC error body.
+fn unauthorized(invalid: bool) -> Response {
+    let challenge = if invalid {
+        r#"Bearer realm="mcp-tenancy", error="invalid_token""#
+    } else {
+        r#"Bearer realm="mcp-tenancy""#
+    };
+    let e = wire::FrameError {
+        code: i64::from(crate::core::UNAUTHORIZED),
+        message: "Unauthorized".into(),
+        id: Value::Null,
+        too_large: false,
+    };
+    let mut response = json_error(StatusCode::UNAUTHORIZED, &e);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
+    response
+}
+
+/// Why a request is not authenticated.
+enum BearerError {
+    Missing,
+    Invalid,
+}
+
+/// Verifies the bearer of a request.
+fn authenticate(guard: &Guard, headers: &axum::http::HeaderMap) -> Result<Session, BearerError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(BearerError::Missing)?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(BearerError::Invalid)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    guard
+        .core
+        .policy()
+        .authenticate(token.trim(), now)
+        .map_err(|e| {
+            tracing::info!(reason = %e, "bearer refused");
+            BearerError::Invalid
+        })
 }
 
 /// Does `origin` (`scheme://host[:port]`) match one allow-list entry?
@@ -140,10 +207,40 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
             return json_error(StatusCode::FORBIDDEN, &e);
         }
     }
+    let session = match authenticate(&guard, request.headers()) {
+        Ok(s) => s,
+        Err(e) => return unauthorized(matches!(e, BearerError::Invalid)),
+    };
+    let session_id = request
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(id) = &session_id
+        && guard
+            .sessions()
+            .get(id)
+            .is_some_and(|tenant| tenant != session.tenant())
+    {
+        tracing::info!(
+            tenant = session.tenant(),
+            "session id presented with another tenant's bearer"
+        );
+        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+    }
+    let tenant = session.tenant().to_owned();
     let (mut parts, body) = request.into_parts();
-    parts.extensions.insert(guard.default_caller.clone());
+    parts.extensions.insert(session);
     if parts.method != Method::POST {
-        return next.run(Request::from_parts(parts, body)).await;
+        let deleting = parts.method == Method::DELETE;
+        let response = next.run(Request::from_parts(parts, body)).await;
+        if deleting
+            && response.status().is_success()
+            && let Some(id) = &session_id
+        {
+            guard.sessions().remove(id);
+        }
+        return response;
     }
     let bytes = match read_bounded(body, guard.max_message_bytes).await {
         Ok(b) => b,
@@ -164,8 +261,17 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         };
         return json_error(status, &e);
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    if let Some(issued) = response
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        guard.sessions().insert(issued.to_owned(), tenant);
+    }
+    response
 }
 
 /// Builds the axum application: the MCP endpoint at `config.path` behind [`guard`].

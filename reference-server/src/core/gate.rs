@@ -1,0 +1,407 @@
+//! The gate: one synchronous, I/O-free authorisation decision per `tools/call`.
+//!
+//! [`check`] takes the verified session, the tool name as sent, the call token and the
+//! arguments, and returns either an [`Authorized`] proof or a [`Denial`]. Only this
+//! module can construct `Authorized`; every tool handler and every store access takes
+//! it (or the [`TenantScope`] derived from it), so an ungated or tenant-less call does
+//! not compile.
+//!
+//! Order matters: the tool and the tenant's entitlement are judged before the token, so
+//! a tool that exists only for another tenant is refused exactly like an unknown one,
+//! whatever token comes with it (no existence oracle). Deny reasons are for logs; the
+//! wire answer is one of three opaque shapes ([`WireDenial`]).
+
+use super::jws::{self, TokenError};
+use super::mutants::Mutant;
+use super::policy::{CALL_TYP, Policy, Session};
+use super::tools::{Catalogue, ToolDef, ToolKind};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Everything the gate judges a call on.
+#[derive(Debug, Clone, Copy)]
+pub struct CallContext<'a> {
+    pub session: &'a Session,
+    /// The tool name exactly as sent.
+    pub tool: &'a str,
+    pub call_token: Option<&'a str>,
+    pub arguments: &'a Map<String, Value>,
+    /// Seconds since the Unix epoch.
+    pub now: u64,
+}
+
+/// Proof that the gate authorised a call: the tool, and the verified tenant and
+/// principal it acts for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Authorized<'a> {
+    tool: &'a ToolDef,
+    tenant: &'a str,
+    principal: &'a str,
+}
+
+impl<'a> Authorized<'a> {
+    pub fn tool(&self) -> &'a ToolDef {
+        self.tool
+    }
+
+    pub fn tenant(&self) -> &'a str {
+        self.tenant
+    }
+
+    pub fn principal(&self) -> &'a str {
+        self.principal
+    }
+
+    /// The data scope of this call.
+    pub fn scope(&self) -> TenantScope<'a> {
+        TenantScope(self.tenant)
+    }
+}
+
+/// The tenant a data access is confined to; only an [`Authorized`] call yields one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantScope<'a>(&'a str);
+
+impl<'a> TenantScope<'a> {
+    pub fn tenant(&self) -> &'a str {
+        self.0
+    }
+}
+
+/// Why a call was refused (for logs and metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Denial {
+    UnknownTool,
+    /// The tool exists, but not for this tenant.
+    NotEntitled,
+    MissingToken,
+    Token(TokenError),
+    /// The token names another tenant than the session's.
+    TokenTenantMismatch,
+    /// The token's `sub` is not a principal of the tenant.
+    UnknownPrincipal,
+    /// The token's `tool`, `action` or `resource` does not cover this call.
+    OutOfScope(&'static str),
+    /// The principal may not call this tool (its tenant may).
+    PrincipalNotEntitled,
+    /// A tenant label in the arguments names another tenant.
+    TenantLabelMismatch,
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Denial::UnknownTool => f.write_str("unknown tool"),
+            Denial::NotEntitled => f.write_str("tool not entitled to the tenant"),
+            Denial::MissingToken => f.write_str("no call token"),
+            Denial::Token(e) => write!(f, "call token refused: {e}"),
+            Denial::TokenTenantMismatch => f.write_str("call token is for another tenant"),
+            Denial::UnknownPrincipal => {
+                f.write_str("call token subject is not a principal of the tenant")
+            }
+            Denial::OutOfScope(what) => write!(f, "call token does not cover this {what}"),
+            Denial::PrincipalNotEntitled => f.write_str("principal not entitled to the tool"),
+            Denial::TenantLabelMismatch => {
+                f.write_str("tenant label in the arguments names another tenant")
+            }
+        }
+    }
+}
+
+/// The three shapes a denial takes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireDenial {
+    /// JSON-RPC -32602 `Unknown tool: <name>` — the same for unknown and not entitled.
+    UnknownTool,
+    /// JSON-RPC -32001 `Unauthorized call` — the same for every token problem.
+    Unauthorized,
+    /// A tool result with `isError: true`: the arguments are refused.
+    BadArguments,
+}
+
+impl Denial {
+    pub fn wire(&self) -> WireDenial {
+        match self {
+            Denial::UnknownTool | Denial::NotEntitled => WireDenial::UnknownTool,
+            Denial::TenantLabelMismatch => WireDenial::BadArguments,
+            _ => WireDenial::Unauthorized,
+        }
+    }
+}
+
+/// The resource a call touches, matched against the token's `resource` claim:
+/// `note:<id>` for `notes_get`, `tenant:<tenant>` otherwise. `*` covers any.
+fn resource_covered(claim: &str, tool: &ToolDef, tenant: &str, args: &Map<String, Value>) -> bool {
+    if claim == "*" {
+        return true;
+    }
+    match tool.kind {
+        ToolKind::NotesGet => claim.strip_prefix("note:") == args.get("id").and_then(Value::as_str),
+        _ => claim.strip_prefix("tenant:") == Some(tenant),
+    }
+}
+
+/// Decides one call. Pure: no I/O, no clock, no allocation on the happy path beyond
+/// decoding the token.
+pub fn check<'a>(
+    policy: &'a Policy,
+    catalogue: &'a Catalogue,
+    ctx: &CallContext<'a>,
+) -> Result<Authorized<'a>, Denial> {
+    let (tool, folded) = match catalogue.get(ctx.tool) {
+        Some(t) => (t, false),
+        None if policy.is(Mutant::CaseInsensitiveLookup) => (
+            catalogue.get_folded(ctx.tool).ok_or(Denial::UnknownTool)?,
+            true,
+        ),
+        None => return Err(Denial::UnknownTool),
+    };
+    let session_tenant = policy
+        .tenant(ctx.session.tenant())
+        .ok_or(Denial::NotEntitled)?;
+    // Mutants: list-only filtering has no entitlement check on the call path; the
+    // case-folding lookup only denies the exact names it knows.
+    let gated = !(policy.is(Mutant::ListOnlyFiltering) || folded);
+    if gated && !session_tenant.entitled(tool) {
+        return Err(Denial::NotEntitled);
+    }
+
+    let (tenant, principal) = if policy.is(Mutant::SessionOnlyAuth) {
+        (session_tenant, ctx.session.principal())
+    } else {
+        let token = ctx.call_token.ok_or(Denial::MissingToken)?;
+        let validation = policy.validation(CALL_TYP, Some(policy.tokens.max_call_token_secs));
+        let claims =
+            jws::verify(&policy.tokens.keys, token, &validation, ctx.now).map_err(Denial::Token)?;
+        let claimed_tenant = claims.str("tenant").unwrap_or_default();
+        let tenant = if claimed_tenant == session_tenant.id {
+            session_tenant
+        } else if policy.is(Mutant::TokenTenantUnbound) {
+            policy
+                .tenant(claimed_tenant)
+                .ok_or(Denial::TokenTenantMismatch)?
+        } else {
+            return Err(Denial::TokenTenantMismatch);
+        };
+        let sub = claims.str("sub").unwrap_or_default();
+        let principal = tenant.principal(sub).ok_or(Denial::UnknownPrincipal)?;
+        if !policy.is(Mutant::TokenScopeIgnored) {
+            if claims.str("tool") != Some(ctx.tool) {
+                return Err(Denial::OutOfScope("tool"));
+            }
+            if claims.str("action") != Some(tool.action) {
+                return Err(Denial::OutOfScope("action"));
+            }
+            let resource = claims.str("resource").unwrap_or_default();
+            if !resource_covered(resource, tool, &tenant.id, ctx.arguments) {
+                return Err(Denial::OutOfScope("resource"));
+            }
+        }
+        if gated && !principal.tiers.iter().any(|t| t == tool.tier) {
+            return Err(Denial::PrincipalNotEntitled);
+        }
+        (tenant, principal.id.as_str())
+    };
+
+    let label = ctx.arguments.get("tenant_id").and_then(Value::as_str);
+    let tenant = match label {
+        Some(l) if policy.is(Mutant::TenantFromArguments) => l,
+        Some(l) if l != tenant.id => return Err(Denial::TenantLabelMismatch),
+        _ => tenant.id.as_str(),
+    };
+    Ok(Authorized {
+        tool,
+        tenant,
+        principal,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::policy::fixtures::{self, AUDIENCE, ISSUER};
+    use crate::core::tools;
+    use serde_json::json;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn session(policy: &Policy, tenant: &str) -> Session {
+        let token = policy.tokens.keys.keys[0]
+            .sign(
+                "JWT",
+                &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "orchestrator", "tenant": tenant, "exp": NOW + 600}),
+            )
+            .unwrap();
+        policy.authenticate(&token, NOW).unwrap()
+    }
+
+    fn call_token(
+        policy: &Policy,
+        tenant: &str,
+        sub: &str,
+        tool: &str,
+        action: &str,
+        resource: &str,
+    ) -> String {
+        policy.tokens.keys.keys[0]
+            .sign(
+                CALL_TYP,
+                &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "tenant": tenant, "tool": tool,
+                        "action": action, "resource": resource, "iat": NOW, "exp": NOW + 60, "jti": "j1"}),
+            )
+            .unwrap()
+    }
+
+    fn decide(
+        mutant: Option<Mutant>,
+        tenant: &str,
+        tool: &str,
+        token: Option<&str>,
+        args: Value,
+    ) -> Result<(String, String), Denial> {
+        let policy = fixtures::policy(mutant);
+        let catalogue = Catalogue::new(tools::catalogue());
+        let session = session(&policy, tenant);
+        let args = args.as_object().cloned().unwrap_or_default();
+        let ctx = CallContext {
+            session: &session,
+            tool,
+            call_token: token,
+            arguments: &args,
+            now: NOW,
+        };
+        check(&policy, &catalogue, &ctx).map(|a| (a.tenant().to_owned(), a.principal().to_owned()))
+    }
+
+    #[test]
+    fn a_scoped_token_for_the_sessions_tenant_is_authorised() {
+        let p = fixtures::policy(None);
+        let t = call_token(
+            &p,
+            "acme",
+            "alice",
+            "notes_create",
+            "notes:write",
+            "tenant:acme",
+        );
+        assert_eq!(
+            decide(
+                None,
+                "acme",
+                "notes_create",
+                Some(&t),
+                json!({"title": "x"})
+            ),
+            Ok(("acme".into(), "alice".into()))
+        );
+    }
+
+    #[test]
+    fn another_tenants_tool_is_refused_like_an_unknown_one_whatever_the_token() {
+        let p = fixtures::policy(None);
+        let t = call_token(&p, "acme", "bob", "admin_export", "admin:export", "*");
+        let not_entitled = decide(None, "acme", "admin_export", Some(&t), json!({})).unwrap_err();
+        let unknown = decide(None, "acme", "no_such_tool", Some(&t), json!({})).unwrap_err();
+        assert_eq!(not_entitled.wire(), unknown.wire());
+        assert_eq!(not_entitled.wire(), WireDenial::UnknownTool);
+    }
+
+    #[test]
+    fn each_token_defect_is_refused() {
+        let p = fixtures::policy(None);
+        let ok = |t: &str, tool: &str, args: Value| decide(None, "acme", tool, Some(t), args);
+        assert_eq!(
+            decide(None, "acme", "notes_list", None, json!({})),
+            Err(Denial::MissingToken)
+        );
+        let other_tenant = call_token(&p, "globex", "gina", "notes_list", "notes:read", "*");
+        assert_eq!(
+            ok(&other_tenant, "notes_list", json!({})),
+            Err(Denial::TokenTenantMismatch)
+        );
+        let other_tool = call_token(&p, "acme", "alice", "notes_list", "notes:read", "*");
+        assert_eq!(
+            ok(&other_tool, "notes_get", json!({"id": "n"})),
+            Err(Denial::OutOfScope("tool"))
+        );
+        let wrong_action = call_token(&p, "acme", "alice", "notes_list", "notes:write", "*");
+        assert_eq!(
+            ok(&wrong_action, "notes_list", json!({})),
+            Err(Denial::OutOfScope("action"))
+        );
+        let one_note = call_token(&p, "acme", "alice", "notes_get", "notes:read", "note:n1");
+        assert!(ok(&one_note, "notes_get", json!({"id": "n1"})).is_ok());
+        assert_eq!(
+            ok(&one_note, "notes_get", json!({"id": "n2"})),
+            Err(Denial::OutOfScope("resource"))
+        );
+        let narrow = call_token(&p, "acme", "alice", "charge", "billing:charge", "*");
+        assert_eq!(
+            ok(&narrow, "charge", json!({})),
+            Err(Denial::PrincipalNotEntitled)
+        );
+        let stranger = call_token(&p, "acme", "gina", "notes_list", "notes:read", "*");
+        assert_eq!(
+            ok(&stranger, "notes_list", json!({})),
+            Err(Denial::UnknownPrincipal)
+        );
+        let labelled = call_token(&p, "acme", "alice", "notes_list", "notes:read", "*");
+        assert_eq!(
+            ok(&labelled, "notes_list", json!({"tenant_id": "globex"})),
+            Err(Denial::TenantLabelMismatch)
+        );
+    }
+
+    #[test]
+    fn mutants_open_exactly_their_hole() {
+        let p = fixtures::policy(None);
+        assert!(
+            decide(
+                Some(Mutant::SessionOnlyAuth),
+                "acme",
+                "notes_list",
+                None,
+                json!({})
+            )
+            .is_ok()
+        );
+        let foreign = call_token(&p, "globex", "gina", "notes_list", "notes:read", "*");
+        assert_eq!(
+            decide(
+                Some(Mutant::TokenTenantUnbound),
+                "acme",
+                "notes_list",
+                Some(&foreign),
+                json!({})
+            ),
+            Ok(("globex".into(), "gina".into()))
+        );
+        let t = call_token(&p, "acme", "alice", "notes_create", "notes:write", "*");
+        assert_eq!(
+            decide(
+                Some(Mutant::TenantFromArguments),
+                "acme",
+                "notes_create",
+                Some(&t),
+                json!({"tenant_id": "globex"})
+            ),
+            Ok(("globex".into(), "alice".into()))
+        );
+        let admin = call_token(&p, "acme", "bob", "ADMIN_EXPORT", "admin:export", "*");
+        assert!(
+            decide(
+                Some(Mutant::CaseInsensitiveLookup),
+                "acme",
+                "ADMIN_EXPORT",
+                Some(&admin),
+                json!({})
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            decide(None, "acme", "ADMIN_EXPORT", Some(&admin), json!({})),
+            Err(Denial::UnknownTool)
+        );
+    }
+}

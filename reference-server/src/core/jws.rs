@@ -1,0 +1,453 @@
+//! JWS compact tokens (RFC 7515/7519), verified per RFC 8725.
+//!
+//! - Algorithms: `EdDSA` (Ed25519) and `HS256`. Each key id (`kid`) allows exactly one
+//!   algorithm; the header's `alg` must equal it, so `alg: none` and algorithm
+//!   confusion (an HS256 token keyed with an EdDSA public key) are refused by
+//!   construction. A token without `kid`, or with an unknown one, is refused.
+//! - Encoding: base64url without padding, canonical only (no `=`, no stray bits); the
+//!   header and claims are JSON objects without duplicate members.
+//! - Claims: `typ` header matches the kind of token, `iss` and `aud` (string or array)
+//!   match, `exp`/`nbf`/`iat` hold within a bounded clock skew, and a maximum lifetime
+//!   (`exp - iat`) when the validation asks for one.
+//!
+//! No I/O; the clock is a parameter.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+use std::fmt;
+
+/// A signature algorithm the server accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    EdDSA,
+    HS256,
+}
+
+impl Alg {
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::EdDSA => "EdDSA",
+            Alg::HS256 => "HS256",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "EdDSA" => Some(Alg::EdDSA),
+            "HS256" => Some(Alg::HS256),
+            _ => None,
+        }
+    }
+}
+
+/// Key material for one `kid`.
+#[derive(Clone)]
+pub enum KeyMaterial {
+    /// Verification only, or with the signing key (for `mint`).
+    Ed25519 {
+        public: VerifyingKey,
+        signing: Option<Box<SigningKey>>,
+    },
+    Hmac(Vec<u8>),
+}
+
+impl fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyMaterial::Ed25519 { signing, .. } => {
+                write!(f, "Ed25519 {{ signing: {} }}", signing.is_some())
+            }
+            KeyMaterial::Hmac(_) => f.write_str("Hmac(<secret>)"),
+        }
+    }
+}
+
+/// One configured key: its id, the one algorithm it allows, its material.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub kid: String,
+    pub material: KeyMaterial,
+}
+
+impl Key {
+    pub fn alg(&self) -> Alg {
+        match self.material {
+            KeyMaterial::Ed25519 { .. } => Alg::EdDSA,
+            KeyMaterial::Hmac(_) => Alg::HS256,
+        }
+    }
+
+    /// An Ed25519 key from its 32-byte seed.
+    pub fn ed25519_from_seed(kid: &str, seed: &[u8; 32]) -> Self {
+        let signing = SigningKey::from_bytes(seed);
+        Key {
+            kid: kid.to_owned(),
+            material: KeyMaterial::Ed25519 {
+                public: signing.verifying_key(),
+                signing: Some(Box::new(signing)),
+            },
+        }
+    }
+
+    /// An Ed25519 verification key from its 32 public bytes.
+    pub fn ed25519_public(kid: &str, public: &[u8; 32]) -> Result<Self, String> {
+        let public = VerifyingKey::from_bytes(public)
+            .map_err(|e| format!("kid {kid}: invalid Ed25519 public key: {e}"))?;
+        Ok(Key {
+            kid: kid.to_owned(),
+            material: KeyMaterial::Ed25519 {
+                public,
+                signing: None,
+            },
+        })
+    }
+
+    pub fn hmac(kid: &str, secret: Vec<u8>) -> Self {
+        Key {
+            kid: kid.to_owned(),
+            material: KeyMaterial::Hmac(secret),
+        }
+    }
+
+    /// The public key bytes (Ed25519), base64url.
+    pub fn public_key_b64(&self) -> Option<String> {
+        match &self.material {
+            KeyMaterial::Ed25519 { public, .. } => Some(URL_SAFE_NO_PAD.encode(public.as_bytes())),
+            KeyMaterial::Hmac(_) => None,
+        }
+    }
+
+    fn verify_signature(&self, signing_input: &[u8], signature: &[u8]) -> bool {
+        match &self.material {
+            KeyMaterial::Ed25519 { public, .. } => {
+                let Ok(bytes) = <[u8; 64]>::try_from(signature) else {
+                    return false;
+                };
+                let sig = ed25519_dalek::Signature::from_bytes(&bytes);
+                public.verify_strict(signing_input, &sig).is_ok()
+            }
+            KeyMaterial::Hmac(secret) => {
+                let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+                    return false;
+                };
+                mac.update(signing_input);
+                mac.verify_slice(signature).is_ok()
+            }
+        }
+    }
+
+    /// Signs `header` and `claims`; `None` when this key cannot sign.
+    pub fn sign(&self, typ: &str, claims: &Value) -> Option<String> {
+        let header = serde_json::json!({"alg": self.alg().name(), "typ": typ, "kid": self.kid});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = match &self.material {
+            KeyMaterial::Ed25519 { signing, .. } => {
+                signing.as_ref()?.sign(input.as_bytes()).to_bytes().to_vec()
+            }
+            KeyMaterial::Hmac(secret) => {
+                let mut mac = Hmac::<Sha256>::new_from_slice(secret).ok()?;
+                mac.update(input.as_bytes());
+                mac.finalize().into_bytes().to_vec()
+            }
+        };
+        Some(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    }
+}
+
+/// The keys a server trusts.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    pub keys: Vec<Key>,
+}
+
+impl KeySet {
+    pub fn get(&self, kid: &str) -> Option<&Key> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+}
+
+/// What a token must satisfy besides its signature.
+#[derive(Debug, Clone)]
+pub struct Validation<'a> {
+    /// The `typ` header value: `JWT` for session tokens, `mcp-call+jwt` for call tokens.
+    pub typ: &'a str,
+    pub issuer: &'a str,
+    pub audience: &'a str,
+    pub skew_secs: u64,
+    /// Upper bound on `exp - iat`; `iat` is then required.
+    pub max_lifetime_secs: Option<u64>,
+    /// Relaxations used only by mutants: accept `alg: none`, skip the audience.
+    pub allow_none_and_any_audience: bool,
+}
+
+/// Why a token was refused. Goes to logs only; the wire answer is uniform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Not three base64url segments of JSON objects.
+    Malformed(&'static str),
+    /// `alg` missing, not allowed, or not the one its key allows.
+    Algorithm(String),
+    /// No `kid`, or one not configured.
+    UnknownKey,
+    BadSignature,
+    WrongType,
+    WrongIssuer,
+    WrongAudience,
+    Expired,
+    NotYetValid,
+    /// `exp - iat` exceeds the bound, or `iat` is missing where a bound applies.
+    LifetimeTooLong,
+    MissingClaim(&'static str),
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenError::Malformed(what) => write!(f, "malformed token: {what}"),
+            TokenError::Algorithm(alg) => write!(f, "algorithm not allowed: {alg}"),
+            TokenError::UnknownKey => f.write_str("unknown or missing kid"),
+            TokenError::BadSignature => f.write_str("signature does not verify"),
+            TokenError::WrongType => f.write_str("wrong token type"),
+            TokenError::WrongIssuer => f.write_str("wrong issuer"),
+            TokenError::WrongAudience => f.write_str("wrong audience"),
+            TokenError::Expired => f.write_str("expired"),
+            TokenError::NotYetValid => f.write_str("not yet valid"),
+            TokenError::LifetimeTooLong => f.write_str("lifetime exceeds the bound"),
+            TokenError::MissingClaim(c) => write!(f, "missing claim {c}"),
+        }
+    }
+}
+
+/// A verified token's claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claims(pub Map<String, Value>);
+
+impl Claims {
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.0.get(name).and_then(Value::as_str)
+    }
+}
+
+fn decode_segment(segment: &str) -> Result<Vec<u8>, TokenError> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| TokenError::Malformed("segment is not canonical base64url"))
+}
+
+fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, TokenError> {
+    match crate::wire::parse_strict(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(TokenError::Malformed("segment is not a JSON object")),
+    }
+}
+
+fn numeric(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or(TokenError::Malformed(
+            "time claim is not a non-negative integer",
+        )),
+    }
+}
+
+/// Verifies `token` against `keys` and `v` at time `now` (seconds since the epoch).
+pub fn verify(
+    keys: &KeySet,
+    token: &str,
+    v: &Validation<'_>,
+    now: u64,
+) -> Result<Claims, TokenError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(c), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed("not three segments"));
+    };
+    let header = json_object(&decode_segment(h)?)?;
+    let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+    let signature = decode_segment(s)?;
+    let signing_input = &token.as_bytes()[..h.len() + 1 + c.len()];
+    if alg == "none" && v.allow_none_and_any_audience {
+        // Mutant only: an unsigned token is taken at its word.
+    } else {
+        if Alg::parse(alg).is_none() {
+            return Err(TokenError::Algorithm(alg.to_owned()));
+        }
+        let kid = header
+            .get("kid")
+            .and_then(Value::as_str)
+            .ok_or(TokenError::UnknownKey)?;
+        let key = keys.get(kid).ok_or(TokenError::UnknownKey)?;
+        if key.alg().name() != alg {
+            return Err(TokenError::Algorithm(alg.to_owned()));
+        }
+        if !key.verify_signature(signing_input, &signature) {
+            return Err(TokenError::BadSignature);
+        }
+    }
+    if header.get("typ").and_then(Value::as_str) != Some(v.typ) {
+        return Err(TokenError::WrongType);
+    }
+    let claims = json_object(&decode_segment(c)?)?;
+    if claims.get("iss").and_then(Value::as_str) != Some(v.issuer) {
+        return Err(TokenError::WrongIssuer);
+    }
+    if !v.allow_none_and_any_audience {
+        let ok = match claims.get("aud") {
+            Some(Value::String(a)) => a == v.audience,
+            Some(Value::Array(items)) => items.iter().any(|a| a.as_str() == Some(v.audience)),
+            _ => false,
+        };
+        if !ok {
+            return Err(TokenError::WrongAudience);
+        }
+    }
+    let exp = numeric(&claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?;
+    if now > exp.saturating_add(v.skew_secs) {
+        return Err(TokenError::Expired);
+    }
+    let iat = numeric(&claims, "iat")?;
+    for t in [numeric(&claims, "nbf")?, iat].into_iter().flatten() {
+        if t > now.saturating_add(v.skew_secs) {
+            return Err(TokenError::NotYetValid);
+        }
+    }
+    if let Some(max) = v.max_lifetime_secs {
+        let iat = iat.ok_or(TokenError::LifetimeTooLong)?;
+        if exp.saturating_sub(iat) > max {
+            return Err(TokenError::LifetimeTooLong);
+        }
+    }
+    Ok(Claims(claims))
+}
+
+/// Decodes a base64url (no padding) key file's text.
+pub fn decode_key_text(text: &str) -> Result<Vec<u8>, String> {
+    URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .map_err(|e| format!("not base64url without padding: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn keys() -> KeySet {
+        KeySet {
+            keys: vec![
+                Key::ed25519_from_seed("ed", &[7; 32]),
+                Key::hmac("hs", vec![9; 32]),
+            ],
+        }
+    }
+
+    fn validation() -> Validation<'static> {
+        Validation {
+            typ: "mcp-call+jwt",
+            issuer: "iss",
+            audience: "aud",
+            skew_secs: 30,
+            max_lifetime_secs: Some(300),
+            allow_none_and_any_audience: false,
+        }
+    }
+
+    fn claims() -> Value {
+        json!({"iss": "iss", "aud": "aud", "sub": "alice", "iat": NOW, "exp": NOW + 60})
+    }
+
+    fn sign(kid: &str, claims: &Value) -> String {
+        keys()
+            .get(kid)
+            .unwrap()
+            .sign("mcp-call+jwt", claims)
+            .unwrap()
+    }
+
+    #[test]
+    fn both_algorithms_round_trip() {
+        for kid in ["ed", "hs"] {
+            let t = sign(kid, &claims());
+            assert_eq!(
+                verify(&keys(), &t, &validation(), NOW).unwrap().str("sub"),
+                Some("alice")
+            );
+        }
+    }
+
+    #[test]
+    fn claims_are_enforced() {
+        let with = |k: &str, v: Value| {
+            let mut c = claims();
+            c[k] = v;
+            verify(&keys(), &sign("ed", &c), &validation(), NOW)
+        };
+        assert_eq!(with("iss", json!("other")), Err(TokenError::WrongIssuer));
+        assert_eq!(with("aud", json!("other")), Err(TokenError::WrongAudience));
+        assert!(with("aud", json!(["x", "aud"])).is_ok());
+        assert_eq!(with("exp", json!(NOW - 31)), Err(TokenError::Expired));
+        assert!(with("exp", json!(NOW - 29)).is_ok());
+        assert_eq!(with("nbf", json!(NOW + 31)), Err(TokenError::NotYetValid));
+        assert_eq!(
+            with("exp", json!(NOW + 3600)),
+            Err(TokenError::LifetimeTooLong)
+        );
+        assert_eq!(
+            with("exp", json!("soon")),
+            Err(TokenError::Malformed(
+                "time claim is not a non-negative integer"
+            ))
+        );
+    }
+
+    #[test]
+    fn alg_none_and_algorithm_confusion_are_refused() {
+        let t = sign("ed", &claims());
+        let (_, rest) = t.split_once('.').unwrap();
+        let (payload, _) = rest.split_once('.').unwrap();
+        let none = format!(
+            "{}.{payload}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"mcp-call+jwt","kid":"ed"}"#)
+        );
+        assert!(matches!(
+            verify(&keys(), &none, &validation(), NOW),
+            Err(TokenError::Algorithm(_))
+        ));
+        // HS256 keyed with the Ed25519 public key, presented under the EdDSA kid.
+        let public = keys().get("ed").unwrap().public_key_b64().unwrap();
+        let forged = Key::hmac("ed", decode_key_text(&public).unwrap())
+            .sign("mcp-call+jwt", &claims())
+            .unwrap();
+        assert!(matches!(
+            verify(&keys(), &forged, &validation(), NOW),
+            Err(TokenError::Algorithm(_))
+        ));
+        let unknown = Key::hmac("nope", vec![1; 32])
+            .sign("mcp-call+jwt", &claims())
+            .unwrap();
+        assert_eq!(
+            verify(&keys(), &unknown, &validation(), NOW),
+            Err(TokenError::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn padded_or_truncated_encodings_are_refused() {
+        let t = sign("hs", &claims());
+        assert!(verify(&keys(), &format!("{t}="), &validation(), NOW).is_err());
+        assert!(verify(&keys(), &t[..t.len() - 1], &validation(), NOW).is_err());
+        assert!(verify(&keys(), &t.replacen('.', "=.", 1), &validation(), NOW).is_err());
+    }
+}
