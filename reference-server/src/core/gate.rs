@@ -404,4 +404,61 @@ mod tests {
             Err(Denial::UnknownTool)
         );
     }
+
+    mod properties {
+        use super::*;
+        use crate::core::jws::{Key, decode_key_text};
+        use proptest::prelude::*;
+
+        fn valid_token(p: &Policy) -> String {
+            call_token(p, "acme", "alice", "notes_list", "notes:read", "*")
+        }
+
+        fn authorised(token: &str) -> bool {
+            decide(None, "acme", "notes_list", Some(token), json!({})).is_ok()
+        }
+
+        #[test]
+        fn the_unmodified_token_is_authorised() {
+            // The control for the properties below: they refuse mutations, not everything.
+            assert!(authorised(&valid_token(&fixtures::policy(None))));
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// Any single byte of the token changed to any other value: never authorised.
+            #[test]
+            fn no_single_byte_change_is_authorised(index in any::<prop::sample::Index>(), byte in any::<u8>()) {
+                let mut bytes = valid_token(&fixtures::policy(None)).into_bytes();
+                let i = index.index(bytes.len());
+                prop_assume!(bytes[i] != byte);
+                bytes[i] = byte;
+                let token = String::from_utf8_lossy(&bytes).into_owned();
+                prop_assert!(!authorised(&token), "authorised with byte {} set to {:#04x}: {}", i, byte, token);
+            }
+
+            /// A correctly signed token for any other audience: never authorised.
+            #[test]
+            fn another_audience_is_never_authorised(aud in "[a-z:/.]{0,24}") {
+                prop_assume!(aud != AUDIENCE);
+                let p = fixtures::policy(None);
+                let token = p.tokens.keys.keys[0].sign(CALL_TYP, &json!({
+                    "iss": ISSUER, "aud": aud, "sub": "alice", "tenant": "acme", "tool": "notes_list",
+                    "action": "notes:read", "resource": "*", "iat": NOW, "exp": NOW + 60})).unwrap();
+                prop_assert!(!authorised(&token));
+            }
+
+            /// HS256 keyed with the Ed25519 public key (algorithm confusion), under any kid.
+            #[test]
+            fn hs256_forged_with_the_public_key_is_never_authorised(kid in prop::sample::select(vec!["ed", "hs", "other"])) {
+                let p = fixtures::policy(None);
+                let public = decode_key_text(&p.tokens.keys.keys[0].public_key_b64().unwrap()).unwrap();
+                let forged = Key::hmac(kid, public).sign(CALL_TYP, &json!({
+                    "iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "tenant": "acme", "tool": "notes_list",
+                    "action": "notes:read", "resource": "*", "iat": NOW, "exp": NOW + 60})).unwrap();
+                prop_assert!(!authorised(&forged));
+            }
+        }
+    }
 }
