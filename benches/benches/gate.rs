@@ -7,16 +7,16 @@
 //! Compare the ratios, not the absolute numbers, across machines.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use mcp_tenancy_benches::fixture::{self, NOW};
 use mcp_tenancy_server::core::gate::{self, CallContext};
+use mcp_tenancy_server::core::testing::{self as fixture, NOW};
 use mcp_tenancy_server::core::tools::{Catalogue, catalogue};
 use serde_json::Map;
 use std::hint::black_box;
 
 fn gate_decision(c: &mut Criterion) {
-    let policy = fixture::policy();
+    let policy = fixture::policy(None);
     let tools = Catalogue::new(catalogue());
-    let session = fixture::session(&policy);
+    let session = fixture::session(&policy, "acme");
     let args = Map::new();
     let mut group = c.benchmark_group("gate");
     for (label, tool, kid) in [
@@ -26,7 +26,9 @@ fn gate_decision(c: &mut Criterion) {
         ("denied_unknown_tool", "no_such_tool", Some("hs")),
         ("denied_other_tenants_tool", "admin_export", Some("hs")),
     ] {
-        let token = kid.map(|k| fixture::call_token(&policy, k));
+        let token = kid.map(|k| {
+            fixture::call_token(&policy, k, "acme", "alice", "notes_list", "notes:read", "*")
+        });
         group.bench_function(label, |b| {
             b.iter(|| {
                 let ctx = CallContext {

@@ -220,20 +220,14 @@ pub fn check<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::policy::fixtures::{self, AUDIENCE, ISSUER};
+    use crate::core::testing::{self as fixtures, AUDIENCE, ISSUER};
     use crate::core::tools;
     use serde_json::json;
 
-    const NOW: u64 = 1_800_000_000;
+    use crate::core::testing::NOW;
 
     fn session(policy: &Policy, tenant: &str) -> Session {
-        let token = policy.tokens.keys.keys[0]
-            .sign(
-                "JWT",
-                &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "orchestrator", "tenant": tenant, "exp": NOW + 600}),
-            )
-            .unwrap();
-        policy.authenticate(&token, NOW).unwrap()
+        fixtures::session(policy, tenant)
     }
 
     fn call_token(
@@ -244,13 +238,7 @@ mod tests {
         action: &str,
         resource: &str,
     ) -> String {
-        policy.tokens.keys.keys[0]
-            .sign(
-                CALL_TYP,
-                &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "tenant": tenant, "tool": tool,
-                        "action": action, "resource": resource, "iat": NOW, "exp": NOW + 60, "jti": "j1"}),
-            )
-            .unwrap()
+        fixtures::call_token(policy, "ed", tenant, sub, tool, action, resource)
     }
 
     fn decide(

@@ -11,6 +11,8 @@ pub mod mutants;
 pub mod policy;
 pub mod schema;
 pub mod store;
+#[doc(hidden)]
+pub mod testing;
 pub mod tools;
 
 use base64::Engine;
@@ -367,26 +369,14 @@ fn interop(fixture: InteropFixture) -> ToolResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use policy::fixtures::{self, AUDIENCE, ISSUER};
-
-    const NOW: u64 = 1_800_000_000;
+    use testing::{self as fixtures, NOW};
 
     fn session(core: &Core, tenant: &str) -> Session {
-        let policy = core.policy();
-        let token = policy.tokens.keys.keys[0]
-            .sign("JWT", &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "o", "tenant": tenant, "exp": NOW + 600}))
-            .unwrap();
-        policy.authenticate(&token, NOW).unwrap()
+        fixtures::session(&core.policy(), tenant)
     }
 
     fn token(core: &Core, tenant: &str, sub: &str, tool: &str, action: &str) -> String {
-        core.policy().tokens.keys.keys[0]
-            .sign(
-                policy::CALL_TYP,
-                &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "tenant": tenant, "tool": tool,
-                        "action": action, "resource": "*", "iat": NOW, "exp": NOW + 60}),
-            )
-            .unwrap()
+        fixtures::call_token(&core.policy(), "ed", tenant, sub, tool, action, "*")
     }
 
     fn call(
