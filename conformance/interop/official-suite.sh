@@ -100,32 +100,40 @@ if [[ -n "${OFFICIAL_SUITE_URL:-}" ]]; then
   URL="$OFFICIAL_SUITE_URL"
   log "testing the server already running at $URL (OFFICIAL_SUITE_URL)"
 else
-  log "building mcp-tenancy-server"
-  (cd "$REPO" && cargo build -q -p mcp-tenancy-server)
+  # The reference server requires a session bearer on every request and a call token on
+  # every tools/call; the suite can send neither. `mcp-tenancy proxy` plays the
+  # orchestrator on loopback: it starts the server as reference-http.toml says (auth on,
+  # nothing weakened) and adds tenant acme's bearer and, per tools/call, a call token for
+  # principal bob. Host and Origin pass through untouched, so DNS-rebinding protection
+  # is still the server's own.
+  log "building mcp-tenancy and mcp-tenancy-server"
+  (cd "$REPO" && cargo build -q -p mcp-tenancy -p mcp-tenancy-server)
   target_dir="${CARGO_TARGET_DIR:-$REPO/target}"
   [[ "$target_dir" = /* ]] || target_dir="$REPO/$target_dir"
-  BIN="$target_dir/debug/mcp-tenancy-server"
-  [[ -x "$BIN" ]] || die "built server not found at $BIN"
+  HARNESS="$target_dir/debug/mcp-tenancy"
+  [[ -x "$HARNESS" ]] || die "built harness not found at $HARNESS"
 
-  # A free loopback port: let the kernel pick one, then release it for the server.
-  PORT="$("$NODE" -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
-  URL="http://127.0.0.1:$PORT/mcp"
-  log "starting $BIN --http 127.0.0.1:$PORT (log: $OUT/server.log)"
-  "$BIN" --http "127.0.0.1:$PORT" >"$OUT/server.log" 2>&1 &
+  log "starting the server behind mcp-tenancy proxy (log: $OUT/server.log)"
+  "$HARNESS" proxy "$REPO/conformance/targets/reference-http.toml" --tenant acme --principal bob \
+    >"$OUT/server.log" 2>&1 &
   SERVER_PID=$!
 
   deadline=$((SECONDS + SERVER_WAIT_SECS))
-  until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
+  URL=""
+  until [[ -n "$URL" ]]; do
+    URL="$(sed -n 's/^proxy listening on \(http:[^ ]*\).*/\1/p' "$OUT/server.log" | head -n 1)"
+    [[ -n "$URL" ]] && break
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
       tail -n 30 "$OUT/server.log" >&2 || true
-      die "the server exited before accepting connections"
+      die "the proxy exited before listening"
     fi
     if [[ $SECONDS -ge $deadline ]]; then
       tail -n 30 "$OUT/server.log" >&2 || true
-      die "the server did not accept connections on 127.0.0.1:$PORT within ${SERVER_WAIT_SECS}s"
+      die "the proxy did not listen within ${SERVER_WAIT_SECS}s"
     fi
     sleep 0.2
   done
+  log "$(head -n 1 "$OUT/server.log")"
 fi
 
 # --- 4. Run the active suite against the baseline -------------------------------------------

@@ -167,7 +167,7 @@ pub const CHECKS: &[CheckDef] = &[
         "list-exactly-entitled",
         "`tools/list` in a tenant's session returns exactly that tenant's entitled tools.",
         Any,
-        false,
+        true,
         []
     ),
     check!(
@@ -175,7 +175,7 @@ pub const CHECKS: &[CheckDef] = &[
         "no-foreign-tool-on-any-page",
         "No tool entitled only to another tenant appears — name, title, description or schema — on any page; a cursor from one tenant reveals nothing in another's.",
         Any,
-        false,
+        true,
         []
     ),
     check!(
@@ -183,7 +183,7 @@ pub const CHECKS: &[CheckDef] = &[
         "no-list-cache-bleed",
         "Concurrent sessions of different tenants never see each other's lists, under random interleavings.",
         Any,
-        false,
+        true,
         []
     ),
     check!(
@@ -191,7 +191,7 @@ pub const CHECKS: &[CheckDef] = &[
         "revocation-updates-list",
         "Revoking an entitlement removes the tool from the next listing and sends `notifications/tools/list_changed` where declared.",
         Any,
-        false,
+        true,
         []
     ),
     check!(
@@ -199,7 +199,7 @@ pub const CHECKS: &[CheckDef] = &[
         "private-cache-scope",
         "Under 2026-07-28, a `tools/list` result that varies by authorisation carries `cacheScope: \"private\"`.",
         HttpOnly,
-        false,
+        true,
         []
     ),
     check!(
@@ -207,7 +207,7 @@ pub const CHECKS: &[CheckDef] = &[
         "call-token-required",
         "A call without a call token is refused, even in an authenticated session.",
         Any,
-        false,
+        true,
         []
     ),
     check!(
@@ -215,7 +215,7 @@ pub const CHECKS: &[CheckDef] = &[
         "token-lifetime-bounded",
         "Expired, not-yet-valid, or over-long-lived tokens are refused (bounded clock skew).",
         Any,
-        false,
+        true,
         []
     ),
     check!(
@@ -223,7 +223,7 @@ pub const CHECKS: &[CheckDef] = &[
         "token-scope-enforced",
         "A token scoped to tool X, action A or resource R does not authorise Y, A' or R'.",
         Any,
-        false,
+        true,
         []
     ),
     check!(
@@ -231,7 +231,7 @@ pub const CHECKS: &[CheckDef] = &[
         "token-bound-to-tenant",
         "A token minted for tenant B (or another principal) is refused in tenant A's session, and the reverse.",
         Any,
-        false,
+        true,
         []
     ),
     check!(
@@ -239,7 +239,7 @@ pub const CHECKS: &[CheckDef] = &[
         "tampered-token-refused",
         "Tampered tokens are refused: flipped bits, `alg: none`, algorithm confusion, unknown `kid`, wrong audience or issuer, bad encodings.",
         Any,
-        false,
+        true,
         []
     ),
     check!(
@@ -247,7 +247,7 @@ pub const CHECKS: &[CheckDef] = &[
         "per-principal-judgement",
         "One session fanning out for several principals: each call is judged by its own token, never by the session's widest grant.",
         Any,
-        false,
+        true,
         []
     ),
     check!(
@@ -255,7 +255,7 @@ pub const CHECKS: &[CheckDef] = &[
         "every-http-request-authenticated",
         "On HTTP every request is authenticated: a missing or invalid bearer gets 401 with `WWW-Authenticate`; a session id alone authorises nothing.",
         HttpOnly,
-        false,
+        true,
         []
     ),
     check!(
@@ -263,7 +263,7 @@ pub const CHECKS: &[CheckDef] = &[
         "tenant-argument-untrusted",
         "A tenant or user id in the arguments that names another tenant never acts on that tenant.",
         Any,
-        false,
+        true,
         []
     ),
     check!(
@@ -271,7 +271,7 @@ pub const CHECKS: &[CheckDef] = &[
         "smuggled-id-spellings",
         "The same holds for every spelling of the smuggled id: case, confusables, normalisation, whitespace, nesting, arrays, duplicate keys, type swaps.",
         Any,
-        false,
+        true,
         []
     ),
     check!(
@@ -279,7 +279,7 @@ pub const CHECKS: &[CheckDef] = &[
         "schema-enforced",
         "Arguments that do not match the tool's `inputSchema` are refused with no partial effect.",
         Any,
-        false,
+        true,
         []
     ),
     check!(
@@ -383,7 +383,7 @@ pub const CHECKS: &[CheckDef] = &[
         "unlisted-tool-refused",
         "Calling a tool the tenant was not shown is refused exactly like an unknown tool, with no effect.",
         Any,
-        false,
+        true,
         []
     ),
     check!(
@@ -391,7 +391,7 @@ pub const CHECKS: &[CheckDef] = &[
         "every-path-gated",
         "Calls that never listed first, batched calls and pipelined calls pass the same gate.",
         Any,
-        false,
+        true,
         []
     ),
     check!(
@@ -399,7 +399,7 @@ pub const CHECKS: &[CheckDef] = &[
         "name-variants-gated",
         "Tool-name variants (case, Unicode, whitespace, namespace prefixes) do not bypass the gate.",
         Any,
-        false,
+        true,
         []
     ),
     check!(

@@ -9,6 +9,8 @@
 //! - [`runner`]: runs checks, folds observations into outcomes.
 //! - [`expected`]: the expected-failures file.
 //! - [`report`]: JSON, JUnit XML, Markdown and HTML reports.
+//! - [`proxy`]: a loopback proxy adding credentials and call tokens (interop).
+//! - [`variants`]: hostile spellings of tenant ids and tool names (T3.2, T6.3).
 
 pub mod catalogue;
 pub mod checks;
@@ -16,6 +18,8 @@ pub mod client;
 pub mod expected;
 pub mod model;
 pub mod profile;
+pub mod proxy;
 pub mod report;
 pub mod runner;
 pub mod timefmt;
+pub mod variants;

@@ -48,6 +48,24 @@ enum Command {
     },
     /// List the check catalogue.
     List,
+    /// Serve a loopback proxy in front of an HTTP target that adds one tenant's session
+    /// credential to every request and a fresh call token to every tools/call — so a
+    /// client that cannot (e.g. the official MCP conformance suite) can drive a server
+    /// that requires both. Starts the target as its profile says. Prints
+    /// `proxy listening on http://ADDR/mcp` on stdout.
+    Proxy {
+        /// The target profile (transport "http").
+        profile: PathBuf,
+        /// The tenant to act for (default: the profile's first).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The principal call tokens name (default: the tenant's first).
+        #[arg(long)]
+        principal: Option<String>,
+        /// Where to listen (loopback only).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 /// Progress lines on stderr: `[2/5] T0.2 json-rpc-error-codes … pass (0.4 s)`.
@@ -87,6 +105,88 @@ fn main() -> ExitCode {
             expected_failures,
             quiet,
         } => run(profile, &only, out, expected_failures, quiet),
+        Command::Proxy {
+            profile,
+            tenant,
+            principal,
+            listen,
+        } => proxy(profile, tenant, principal, listen),
+    }
+}
+
+fn proxy(
+    profile: PathBuf,
+    tenant: Option<String>,
+    principal: Option<String>,
+    listen: std::net::SocketAddr,
+) -> ExitCode {
+    if !listen.ip().is_loopback() {
+        return fail_usage(format!(
+            "--listen {listen}: the proxy binds loopback addresses only"
+        ));
+    }
+    let profile = match Profile::load(&profile) {
+        Ok(p) => p,
+        Err(e) => return fail_usage(e),
+    };
+    if profile.target.transport != mcp_tenancy::profile::Transport::Http {
+        return fail_usage("the proxy needs an HTTP target (transport = \"http\")");
+    }
+    let Some(tenant) = tenant.or_else(|| profile.tenants.first().map(|t| t.id.clone())) else {
+        return fail_usage("the profile lists no tenant to act for");
+    };
+    let Some(spec) = profile.tenants.iter().find(|t| t.id == tenant).cloned() else {
+        return fail_usage(format!("tenant {tenant:?} is not in the profile"));
+    };
+    let Some(principal) = principal.or_else(|| spec.principals.first().map(|p| p.id.clone()))
+    else {
+        return fail_usage(format!(
+            "tenant {tenant:?} lists no principal to name in call tokens"
+        ));
+    };
+    let minter = match mcp_tenancy::client::token::TokenMinter::from_profile(&profile) {
+        Ok(Some(m)) => m,
+        Ok(None) => return fail_usage("the profile gives no way to mint tokens ([tokens])"),
+        Err(e) => return fail_usage(e),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result: Result<(), String> = runtime.block_on(async {
+        let target = Target::new(profile.clone());
+        let upstream = target.endpoint().await.map_err(|e| e.to_string())?;
+        let credential = target.session_credential(&spec).map_err(|e| e.to_string())?;
+        let header = credential.map(|c| (profile.auth.http_header.clone(), profile.auth.http_format.replace("{token}", &c)));
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("proxy listening on http://{local}/mcp (tenant {tenant}, principal {principal}) → {upstream}");
+        let _ = std::io::stdout().flush();
+        let proxy = mcp_tenancy::proxy::Proxy::new(upstream, header, profile, minter, tenant, principal);
+        let served = mcp_tenancy::proxy::serve(listener, proxy);
+        // On Ctrl-C or SIGTERM, stop the server the profile launched before exiting.
+        #[cfg(unix)]
+        let terminated = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminated = std::future::pending::<()>();
+        let outcome = tokio::select! {
+            r = served => r.map_err(|e| e.to_string()),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+            _ = terminated => Ok(()),
+        };
+        target.shutdown().await;
+        outcome
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail_usage(e),
     }
 }
 

@@ -23,6 +23,43 @@
 //! id = "acme"
 //! credential = { env = "ACME_TOKEN" }     # or { file = "secrets/acme.jwt" }; never inline
 //! tools = ["notes_create", "notes_list"]  # tools this tenant is entitled to
+//! # Who acts inside the tenant, each with the tools it may call (T2.6). Without
+//! # principals the harness acts as one principal entitled to every tool above.
+//! principals = [{ id = "alice", tools = ["notes_create", "notes_list"] }]
+//!
+//! [auth]                                  # session credentials (optional)
+//! mint_sessions = true                    # mint a session JWT per tenant with [tokens]' key
+//! http_header = "Authorization"           # http: the header that carries it, on every request
+//! http_format = "Bearer {token}"
+//! stdio_env = "MCP_TENANCY_SESSION_TOKEN" # stdio: the variable it is given in at launch
+//!
+//! [tokens]                                # call tokens (optional; default placement "none")
+//! placement = "meta"                      # "meta" (params._meta), "header" (http), "none"
+//! meta_key = "dev.mcp-tenancy/call-token"
+//! header = "Mcp-Tenancy-Call-Token"
+//! lifetime_secs = 120
+//! # Built-in minting (JWS compact) ...
+//! issuer = "https://issuer.example"
+//! audience = "urn:my-server"
+//! kid = "k1"
+//! alg = "EdDSA"                           # or "HS256"
+//! key = { file = "keys/ed25519.key" }     # base64url: the Ed25519 seed or the HMAC secret
+//! # public_key = { file = "keys/ed25519.pub" }   # optional; derived from an EdDSA seed
+//! # ... or an external minter that prints a token on stdout:
+//! # command = ["./mint", "{tenant}", "{principal}", "{tool}", "{action}", "{resource}", "{lifetime}"]
+//!
+//! [tools.notes_create]                    # how to drive a tool (optional, per tool)
+//! role = "write"                          # "write", "list", "read" or "other"
+//! action = "notes:write"                  # the call token's action claim
+//! arguments = { title = "{marker}" }      # {marker}: a unique string; {id}; {tenant}
+//! resource = "tenant:{tenant}"            # the call token's resource claim
+//! tenant_argument = "tenant_id"           # the argument that names a tenant, if any
+//!
+//! [revocation]                            # optional: how to revoke an entitlement (T1.4)
+//! tenant = "acme"
+//! tool = "notes_create"
+//! command = ["./revoke.sh", "acme", "notes_create"]
+//! restore = ["./restore.sh", "acme", "notes_create"]
 //! ```
 //!
 //! Every table refuses unknown fields, so a misspelt field is an error that names the
@@ -42,9 +79,21 @@ pub struct Profile {
     pub target: Target,
     #[serde(default)]
     pub limits: Limits,
+    /// How sessions are authenticated; absent: tenants' credentials as bearer tokens.
+    #[serde(default)]
+    pub auth: Auth,
+    /// Call tokens: where they travel and how the harness mints them.
+    #[serde(default)]
+    pub tokens: Tokens,
     /// Tenants the harness acts as. The T0 checks need none; tenancy checks need two.
     #[serde(default)]
     pub tenants: Vec<Tenant>,
+    /// How to drive each tool, by name.
+    #[serde(default)]
+    pub tools: BTreeMap<String, ToolSpec>,
+    /// How to revoke an entitlement at runtime (T1.4); absent: T1.4 is skipped.
+    #[serde(default)]
+    pub revocation: Option<Revocation>,
     /// Where the profile was read from; relative paths resolve against its directory.
     #[serde(skip)]
     pub path: PathBuf,
@@ -77,6 +126,11 @@ pub struct Target {
     /// A command run once before the first launch (e.g. to compile the server).
     #[serde(default)]
     pub build: Vec<String>,
+    /// Commands run once per target before the first launch, after `build`, in the
+    /// profile's directory — e.g. to copy a configuration into `{scratch}`, a directory
+    /// of the target's own that the harness creates and removes.
+    #[serde(default)]
+    pub setup: Vec<Vec<String>>,
     /// Working directory for `build` and `command`, relative to the profile.
     #[serde(default)]
     pub cwd: Option<String>,
@@ -131,6 +185,203 @@ pub struct Tenant {
     /// Tools this tenant is entitled to see and call.
     #[serde(default)]
     pub tools: Vec<String>,
+    /// Who acts inside this tenant, each with the tools it may call.
+    #[serde(default)]
+    pub principals: Vec<Principal>,
+}
+
+/// The principal the harness acts as when a tenant lists none.
+pub const DEFAULT_PRINCIPAL: &str = "mcp-tenancy-harness";
+
+impl Tenant {
+    /// Is this tenant entitled to `tool`?
+    pub fn entitled(&self, tool: &str) -> bool {
+        self.tools.iter().any(|t| t == tool)
+    }
+
+    /// The principals of this tenant; without listed principals, one principal
+    /// ([`DEFAULT_PRINCIPAL`]) entitled to every tool of the tenant.
+    pub fn principals(&self) -> Vec<Principal> {
+        if self.principals.is_empty() {
+            vec![Principal {
+                id: DEFAULT_PRINCIPAL.to_owned(),
+                tools: self.tools.clone(),
+            }]
+        } else {
+            self.principals.clone()
+        }
+    }
+
+    /// A principal of this tenant that may call `tool` (the first listed).
+    pub fn principal_for(&self, tool: &str) -> Option<Principal> {
+        self.principals()
+            .into_iter()
+            .find(|p| p.tools.iter().any(|t| t == tool))
+    }
+}
+
+/// Someone acting inside a tenant (an end user, a service).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Principal {
+    pub id: String,
+    /// The tools this principal may call (a subset of the tenant's).
+    #[serde(default)]
+    pub tools: Vec<String>,
+}
+
+/// How sessions are authenticated.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// Mint each tenant's session credential with the `[tokens]` key (sub
+    /// `mcp-tenancy-harness`) instead of reading the tenant's `credential`.
+    pub mint_sessions: bool,
+    /// http: the header that carries the session credential on every request.
+    pub http_header: String,
+    /// http: the header's value; `{token}` is the credential.
+    pub http_format: String,
+    /// stdio: the environment variable the credential is given in at launch.
+    pub stdio_env: Option<String>,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self {
+            mint_sessions: false,
+            http_header: "Authorization".into(),
+            http_format: "Bearer {token}".into(),
+            stdio_env: None,
+        }
+    }
+}
+
+/// Where a call token travels.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// In `params._meta[meta_key]` (both transports).
+    Meta,
+    /// In an HTTP header (http only).
+    Header,
+    /// The server takes no call tokens.
+    #[default]
+    None,
+}
+
+/// A JWS signature algorithm the harness can mint with.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum Alg {
+    EdDSA,
+    HS256,
+}
+
+impl Alg {
+    /// The `alg` header value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::EdDSA => "EdDSA",
+            Alg::HS256 => "HS256",
+        }
+    }
+}
+
+/// Call tokens: placement, and either built-in minting (`issuer`, `audience`, `kid`,
+/// `alg`, `key`) or an external `command`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tokens {
+    pub placement: Placement,
+    /// The `params._meta` key for `placement = "meta"`.
+    pub meta_key: String,
+    /// The HTTP header for `placement = "header"`.
+    pub header: String,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub kid: Option<String>,
+    pub alg: Option<Alg>,
+    /// The signing key (base64url): an Ed25519 seed or an HMAC secret.
+    pub key: Option<Secret>,
+    /// The Ed25519 public key (base64url), for the algorithm-confusion forgery when the
+    /// harness has no seed to derive it from.
+    pub public_key: Option<Secret>,
+    /// An external minter printing one token on stdout; its arguments may use
+    /// `{tenant}` `{principal}` `{tool}` `{action}` `{resource}` `{lifetime}`.
+    pub command: Vec<String>,
+    /// Lifetime of the call tokens the harness mints, in seconds.
+    pub lifetime_secs: u64,
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Self {
+            placement: Placement::None,
+            meta_key: "dev.mcp-tenancy/call-token".into(),
+            header: "Mcp-Tenancy-Call-Token".into(),
+            issuer: None,
+            audience: None,
+            kid: None,
+            alg: None,
+            key: None,
+            public_key: None,
+            command: Vec::new(),
+            lifetime_secs: 120,
+        }
+    }
+}
+
+impl Tokens {
+    /// Are the built-in minting fields given?
+    pub fn builtin(&self) -> bool {
+        self.key.is_some()
+    }
+}
+
+/// What a tool does, for the checks that must prove effects.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Changes state that a `list` tool shows.
+    Write,
+    /// Lists the tenant's state (the read-back channel).
+    List,
+    /// Reads one record (`{id}`).
+    Read,
+    Other,
+}
+
+/// How to drive one tool.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ToolSpec {
+    pub role: Role,
+    /// The call token's `action` claim (default: the tool's name).
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Argument template: strings may use `{marker}`, `{id}` and `{tenant}`.
+    #[serde(default)]
+    pub arguments: toml::Table,
+    /// The call token's `resource` claim template (default `*`).
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// The argument that names a tenant, if the tool has one.
+    #[serde(default)]
+    pub tenant_argument: Option<String>,
+}
+
+/// How to revoke one entitlement at runtime, and restore it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Revocation {
+    /// The tenant that loses the tool.
+    pub tenant: String,
+    /// The tool it loses.
+    pub tool: String,
+    /// Revokes (run in the profile's directory; `${VAR}` expands).
+    pub command: Vec<String>,
+    /// Restores the entitlement afterwards.
+    #[serde(default)]
+    pub restore: Vec<String>,
 }
 
 /// Where a secret comes from. Inline secrets are not accepted.
@@ -161,6 +412,22 @@ pub enum ProfileError {
 }
 
 impl Profile {
+    /// Replaces `{scratch}` in every command, environment value and revocation step.
+    pub fn substitute_scratch(&mut self, dir: &str) {
+        let fill =
+            |v: &mut Vec<String>| v.iter_mut().for_each(|s| *s = s.replace("{scratch}", dir));
+        fill(&mut self.target.command);
+        self.target.setup.iter_mut().for_each(fill);
+        self.target
+            .env
+            .values_mut()
+            .for_each(|v| *v = v.replace("{scratch}", dir));
+        if let Some(r) = &mut self.revocation {
+            fill(&mut r.command);
+            fill(&mut r.restore);
+        }
+    }
+
     /// Reads and validates a profile file.
     pub fn load(path: &Path) -> Result<Self, ProfileError> {
         let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
@@ -219,7 +486,111 @@ impl Profile {
         if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
             return Err(invalid(format!("tenant id {:?} appears twice", w[0])));
         }
+        profile.validate_tokens().map_err(invalid)?;
         Ok(profile)
+    }
+
+    /// Checks that `[auth]`, `[tokens]`, principals and `[revocation]` fit together.
+    fn validate_tokens(&self) -> Result<(), String> {
+        let t = &self.tokens;
+        let builtin = [
+            ("issuer", t.issuer.is_some()),
+            ("audience", t.audience.is_some()),
+            ("kid", t.kid.is_some()),
+            ("alg", t.alg.is_some()),
+            ("key", t.key.is_some()),
+        ];
+        let given: Vec<&str> = builtin.iter().filter(|b| b.1).map(|b| b.0).collect();
+        if !given.is_empty() && !t.command.is_empty() {
+            return Err("tokens: give either built-in minting (issuer, audience, kid, alg, key) or command, not both".into());
+        }
+        if !given.is_empty() && given.len() < builtin.len() {
+            let missing: Vec<&str> = builtin.iter().filter(|b| !b.1).map(|b| b.0).collect();
+            return Err(format!(
+                "tokens: built-in minting needs {} as well",
+                missing.join(", ")
+            ));
+        }
+        if t.placement != Placement::None && given.is_empty() && t.command.is_empty() {
+            return Err(
+                "tokens: placement needs a way to mint: issuer, audience, kid, alg and key, or command".into(),
+            );
+        }
+        if t.placement == Placement::Header && self.target.transport != Transport::Http {
+            return Err("tokens.placement = \"header\" needs transport = \"http\"".into());
+        }
+        if self.auth.mint_sessions && given.is_empty() {
+            return Err("auth.mint_sessions needs the built-in [tokens] key (issuer, audience, kid, alg, key)".into());
+        }
+        if !self.auth.http_format.contains("{token}") {
+            return Err("auth.http_format must contain {token}".into());
+        }
+        for tenant in &self.tenants {
+            for p in &tenant.principals {
+                if let Some(tool) = p.tools.iter().find(|tool| !tenant.entitled(tool)) {
+                    return Err(format!(
+                        "tenant {:?}: principal {:?} lists {tool:?}, which the tenant is not entitled to",
+                        tenant.id, p.id
+                    ));
+                }
+            }
+        }
+        if let Some(r) = &self.revocation {
+            if r.command.is_empty() {
+                return Err("revocation.command must not be empty".into());
+            }
+            if !self
+                .tenants
+                .iter()
+                .any(|t| t.id == r.tenant && t.entitled(&r.tool))
+            {
+                return Err(format!(
+                    "revocation: tenant {:?} is not listed as entitled to {:?}",
+                    r.tenant, r.tool
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The spec of `tool`, if the profile gives one.
+    pub fn tool(&self, tool: &str) -> Option<&ToolSpec> {
+        self.tools.get(tool)
+    }
+
+    /// What a call of `tool` by `principal` of `tenant` on record `id` needs granted:
+    /// the profile's action (default the tool name) and resource template (default `*`).
+    pub fn grant(
+        &self,
+        tenant: &str,
+        principal: &str,
+        tool: &str,
+        id: &str,
+    ) -> crate::client::token::Grant {
+        let spec = self.tool(tool);
+        let action = spec
+            .and_then(|s| s.action.clone())
+            .unwrap_or_else(|| tool.to_owned());
+        let resource = spec
+            .and_then(|s| s.resource.clone())
+            .map(|r| r.replace("{tenant}", tenant).replace("{id}", id))
+            .unwrap_or_else(|| "*".into());
+        crate::client::token::Grant {
+            tenant: tenant.to_owned(),
+            principal: principal.to_owned(),
+            tool: tool.to_owned(),
+            action,
+            resource,
+        }
+    }
+
+    /// The tools of `role` that `tenant` is entitled to, in name order.
+    pub fn tools_with_role(&self, tenant: &Tenant, role: Role) -> Vec<String> {
+        self.tools
+            .iter()
+            .filter(|(name, spec)| spec.role == role && tenant.entitled(name))
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     /// The directory relative paths resolve against (absolute).
@@ -344,6 +715,124 @@ tools = ["a"]
                 .to_string()
                 .contains("{port}")
         );
+    }
+
+    const TENANCY: &str = r#"
+name = "x"
+[target]
+transport = "http"
+url = "http://127.0.0.1:1/mcp"
+[auth]
+mint_sessions = true
+stdio_env = "TOKEN"
+[tokens]
+placement = "header"
+issuer = "https://iss"
+audience = "urn:aud"
+kid = "k1"
+alg = "EdDSA"
+key = { file = "k.key" }
+lifetime_secs = 60
+[[tenants]]
+id = "acme"
+tools = ["notes_create", "notes_list"]
+principals = [{ id = "alice", tools = ["notes_list"] }]
+[tools.notes_create]
+role = "write"
+action = "notes:write"
+arguments = { title = "{marker}" }
+resource = "tenant:{tenant}"
+tenant_argument = "tenant_id"
+"#;
+
+    #[test]
+    fn the_tenancy_sections_parse() {
+        let p = Profile::parse(TENANCY, Path::new("p.toml")).unwrap();
+        assert!(p.auth.mint_sessions);
+        assert_eq!(p.auth.http_header, "Authorization");
+        assert_eq!(p.tokens.placement, Placement::Header);
+        assert_eq!(p.tokens.alg, Some(Alg::EdDSA));
+        assert_eq!(p.tokens.key, Some(Secret::File("k.key".into())));
+        assert_eq!(p.tokens.meta_key, "dev.mcp-tenancy/call-token");
+        let acme = &p.tenants[0];
+        assert_eq!(acme.principal_for("notes_list").unwrap().id, "alice");
+        assert!(acme.principal_for("notes_create").is_none());
+        let tool = p.tool("notes_create").unwrap();
+        assert_eq!(tool.role, Role::Write);
+        assert_eq!(tool.arguments["title"].as_str(), Some("{marker}"));
+        assert_eq!(
+            p.tools_with_role(acme, Role::Write),
+            vec!["notes_create".to_string()]
+        );
+    }
+
+    #[test]
+    fn without_principals_one_harness_principal_may_call_everything() {
+        let p = Profile::parse(GOOD, Path::new("p.toml")).unwrap();
+        let principals = p.tenants[0].principals();
+        assert_eq!(principals.len(), 1);
+        assert_eq!(principals[0].id, DEFAULT_PRINCIPAL);
+        assert_eq!(principals[0].tools, vec!["a".to_string()]);
+        assert_eq!(p.tokens.placement, Placement::None);
+    }
+
+    #[test]
+    fn misspelt_fields_in_the_tenancy_sections_name_line_and_field() {
+        for (from, to, line, field) in [
+            (
+                "lifetime_secs = 60",
+                "lifetime_sec = 60",
+                16,
+                "lifetime_sec",
+            ),
+            ("stdio_env = ", "stdio_evn = ", 8, "stdio_evn"),
+            ("tenant_argument", "tenant_arg", 26, "tenant_arg"),
+            ("{ id = \"alice\"", "{ ident = \"alice\"", 20, "ident"),
+        ] {
+            let bad = TENANCY.replace(from, to);
+            let err = Profile::parse(&bad, Path::new("dir/p.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("dir/p.toml"), "{err}");
+            assert!(err.contains(&format!("line {line}")), "{field}: {err}");
+            assert!(err.contains(&format!("unknown field `{field}`")), "{err}");
+        }
+        let bad = TENANCY.replace("role = \"write\"", "role = \"writer\"");
+        let err = Profile::parse(&bad, Path::new("p"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("writer") && err.contains("line 22"), "{err}");
+    }
+
+    #[test]
+    fn token_settings_must_fit_together() {
+        let err = |from: &str, to: &str| {
+            Profile::parse(&TENANCY.replace(from, to), Path::new("p"))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("kid = \"k1\"\n", "").contains("needs kid"));
+        assert!(
+            err(
+                "placement = \"header\"",
+                "placement = \"meta\"\ncommand = [\"mint\"]"
+            )
+            .contains("not both")
+        );
+        assert!(err("key = { file = \"k.key\" }", "key = \"inline\"").contains("key"));
+        assert!(
+            err("tools = [\"notes_list\"] }", "tools = [\"charge\"] }").contains("not entitled")
+        );
+        let stdio = TENANCY
+            .replace(
+                "transport = \"http\"",
+                "transport = \"stdio\"\ncommand = [\"s\"]",
+            )
+            .replace("url = \"http://127.0.0.1:1/mcp\"\n", "");
+        let e = Profile::parse(&stdio, Path::new("p"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs transport = \"http\""), "{e}");
     }
 
     #[test]

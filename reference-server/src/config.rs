@@ -99,6 +99,8 @@ pub struct TenantConfig {
     pub id: String,
     pub tiers: Vec<String>,
     #[serde(default)]
+    /// Who acts inside the tenant; a call needs the tier in both the tenant's and the
+    /// principal's list.
     pub principals: Vec<PrincipalConfig>,
 }
 
@@ -203,14 +205,8 @@ impl Config {
                     ));
                 }
             }
-            for p in &t.principals {
-                if let Some(extra) = p.tiers.iter().find(|x| !t.tiers.contains(x)) {
-                    return Err(format!(
-                        "tenant {}: principal {} has tier {extra:?} the tenant lacks",
-                        t.id, p.id
-                    ));
-                }
-            }
+            // A principal's tier the tenant lacks is allowed and has no effect: a call
+            // needs both (so revoking a tier from a tenant is a one-line change).
         }
         let mut ids: Vec<&str> = config.tenants.iter().map(|t| t.id.as_str()).collect();
         ids.sort_unstable();

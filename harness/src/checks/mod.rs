@@ -4,13 +4,26 @@
 //! expects and what the target did. It passes only if it observed something and every
 //! observation holds. A client error (timeout, exit) ends the check as a failure that
 //! carries the target's stderr tail.
+//!
+//! The tenancy checks (T1–T6) share the helpers of [`Ctx`]: sessions opened as a
+//! tenant, call tokens minted for a tenant's principal, argument templates filled with
+//! unique markers, and the read-back that judges effects — after a call that must be
+//! refused, every tenant's list tools are read with valid tokens, and the marker (or,
+//! for a write without one, any change at all) must not be there.
 
 pub mod t0;
+pub mod t1;
+pub mod t2;
+pub mod t3;
+pub mod t6;
 
 use crate::catalogue::CheckDef;
-use crate::client::{ClientError, Conn, Target, Transcript};
+use crate::client::token::{Grant, TokenMinter};
+use crate::client::{Answer, ClientError, Conn, Target, Transcript};
 use crate::model::{Observation, Outcome};
-use crate::profile::Tenant;
+use crate::profile::{Role, Tenant};
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Why a check stopped early.
 #[derive(Debug)]
@@ -29,24 +42,428 @@ impl From<ClientError> for Abort {
 
 pub type CheckResult = Result<(), Abort>;
 
+/// A small seeded xorshift generator: markers and interleavings differ per run, and
+/// the seed (noted in the transcript) reproduces them.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Shuffles `items` in place (Fisher–Yates).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// What a read-back compares against: a marker that must not appear, or (for a write
+/// without a marker) every tenant's listings before the call.
+#[derive(Debug, Clone)]
+pub struct Witness {
+    /// Which tool the refused call targeted, and whether it writes.
+    writes: bool,
+    marker: Option<String>,
+    /// The tenant of the session the call was made in (read back through it).
+    session_tenant: String,
+    /// Tenant id → list tool → result, taken before the call.
+    before: BTreeMap<String, BTreeMap<String, Value>>,
+}
+
 /// What a running check can use and record.
 pub struct Ctx<'a> {
     pub target: &'a Target,
     pub def: &'static CheckDef,
     pub transcript: Transcript,
     pub observations: Vec<Observation>,
+    pub rng: Rng,
     connections: usize,
+    /// Sessions kept open for read-backs, by tenant id.
+    readers: BTreeMap<String, Conn>,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(target: &'a Target, def: &'static CheckDef) -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+            ^ def
+                .id
+                .bytes()
+                .fold(0u64, |h, b| h.rotate_left(8) ^ b as u64);
+        let transcript = Transcript::new();
+        transcript.note("harness", format!("random seed {seed:#x}"));
         Self {
             target,
             def,
-            transcript: Transcript::new(),
+            transcript,
             observations: Vec::new(),
+            rng: Rng::new(seed),
             connections: 0,
+            readers: BTreeMap::new(),
         }
+    }
+
+    /// The profile's tenants.
+    pub fn tenants(&self) -> Vec<Tenant> {
+        self.target.profile.tenants.clone()
+    }
+
+    /// The first two tenants, or a skip when the profile names fewer.
+    pub fn two_tenants(&self) -> Result<(Tenant, Tenant), Abort> {
+        match self.target.profile.tenants.as_slice() {
+            [a, b, ..] => Ok((a.clone(), b.clone())),
+            _ => Err(Abort::Skip(
+                "the profile names fewer than two tenants ([[tenants]])".into(),
+            )),
+        }
+    }
+
+    /// Does the profile's server take call tokens (`tokens.placement` not "none")?
+    pub fn tokens_placed(&self) -> bool {
+        TokenMinter::placed(&self.target.profile)
+    }
+
+    /// A marker no other call of this run carries: `mcpt-T2-1-…`.
+    pub fn marker(&mut self) -> String {
+        format!(
+            "mcpt-{}-{:012x}",
+            self.def.id.replace('.', "-"),
+            self.rng.next_u64() & 0xffff_ffff_ffff
+        )
+    }
+
+    /// Opens a session as `tenant` and completes `initialize`.
+    pub async fn session(&mut self, tenant: &Tenant) -> Result<Conn, Abort> {
+        let mut conn = self.connect(&tenant.id, Some(tenant)).await?;
+        let answer = conn
+            .initialize(crate::client::LATEST_SESSION_VERSION)
+            .await?;
+        if answer.result().is_none() {
+            return Err(Abort::Client(ClientError::Launch(format!(
+                "initialize as tenant {} failed: {}",
+                tenant.id,
+                answer.describe()
+            ))));
+        }
+        Ok(conn)
+    }
+
+    /// `tool`'s arguments from the profile's template, with `{marker}`, `{id}` and
+    /// `{tenant}` filled in (`{}` without a template).
+    pub fn arguments(&self, tool: &str, marker: &str, id: &str, tenant: &str) -> Value {
+        let template = self
+            .target
+            .profile
+            .tool(tool)
+            .map(|t| serde_json::to_value(&t.arguments).unwrap_or_default())
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        fill(template, marker, id, tenant)
+    }
+
+    /// Does `tool`'s argument template carry `{marker}`?
+    pub fn takes_marker(&self, tool: &str) -> bool {
+        let probe = self.arguments(tool, "\u{1}marker", "", "");
+        crate::client::mentions(&probe, "\u{1}marker")
+    }
+
+    /// Does `tool`'s argument template carry `{id}`?
+    pub fn takes_id(&self, tool: &str) -> bool {
+        let probe = self.arguments(tool, "", "\u{1}id", "");
+        crate::client::mentions(&probe, "\u{1}id")
+    }
+
+    /// What a call of `tool` by `principal` of `tenant` on record `id` needs granted:
+    /// the profile's action (default the tool name) and resource template (default `*`).
+    pub fn grant(&self, tenant: &str, principal: &str, tool: &str, id: &str) -> Grant {
+        self.target.profile.grant(tenant, principal, tool, id)
+    }
+
+    /// A valid call token for `grant`; `None` when the server takes no call tokens.
+    pub async fn mint(&self, grant: &Grant) -> Result<Option<String>, Abort> {
+        if !self.tokens_placed() {
+            return Ok(None);
+        }
+        let minter = self
+            .target
+            .minter()?
+            .ok_or_else(|| Abort::Skip("the profile gives no way to mint call tokens".into()))?;
+        let lifetime = self.target.profile.tokens.lifetime_secs;
+        minter
+            .call_token(grant, lifetime)
+            .await
+            .map(Some)
+            .map_err(|e| Abort::Client(ClientError::Launch(e)))
+    }
+
+    /// A valid call token for `tool` on record `id`, for the first principal of
+    /// `tenant` that may call it (`None` when the server takes no call tokens).
+    pub async fn token_for(
+        &self,
+        tenant: &Tenant,
+        tool: &str,
+        id: &str,
+    ) -> Result<Option<String>, Abort> {
+        let principal = tenant.principal_for(tool).ok_or_else(|| {
+            Abort::Skip(format!(
+                "no principal of tenant {} may call {tool} (principals in the profile)",
+                tenant.id
+            ))
+        })?;
+        self.mint(&self.grant(&tenant.id, &principal.id, tool, id))
+            .await
+    }
+
+    /// The tools of `role` in the profile that every one of `tenants` is entitled to
+    /// and some principal of each may call, those taking a `{marker}` first.
+    pub fn shared_tools(&self, role: Role, tenants: &[&Tenant]) -> Vec<String> {
+        let profile = &self.target.profile;
+        let mut tools: Vec<String> = profile
+            .tools
+            .iter()
+            .filter(|(name, spec)| {
+                spec.role == role
+                    && tenants
+                        .iter()
+                        .all(|t| t.entitled(name) && t.principal_for(name).is_some())
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        tools.sort_by_key(|t| !self.takes_marker(t));
+        tools
+    }
+
+    /// A write tool every one of `tenants` may call, plus a list tool for each to read
+    /// back through — or a skip naming what the profile lacks.
+    pub fn write_tool(&self, tenants: &[&Tenant]) -> Result<String, Abort> {
+        let write = self.shared_tools(Role::Write, tenants).into_iter().next();
+        let Some(write) = write else {
+            let names: Vec<&str> = tenants.iter().map(|t| t.id.as_str()).collect();
+            return Err(Abort::Skip(format!(
+                "the profile names no write tool ([tools.NAME] role = \"write\") that tenant(s) {} may call, so no refusal can be proved by its effects",
+                names.join(" and ")
+            )));
+        };
+        for t in &self.target.profile.tenants {
+            if self.readable_lists(t).is_empty() {
+                return Err(Abort::Skip(format!(
+                    "the profile names no list tool (role = \"list\") that tenant {} may call, so nothing can be read back",
+                    t.id
+                )));
+            }
+        }
+        Ok(write)
+    }
+
+    /// The list tools `tenant` is entitled to and some principal of it may call.
+    fn readable_lists(&self, tenant: &Tenant) -> Vec<String> {
+        self.target
+            .profile
+            .tools_with_role(tenant, Role::List)
+            .into_iter()
+            .filter(|t| tenant.principal_for(t).is_some())
+            .collect()
+    }
+
+    /// Reads every list tool of `tenant` with valid tokens: through `via` (a session
+    /// of `tenant` — over stdio the only one that shares the call's process), else in a
+    /// session kept open for read-backs. A list call that does not succeed is an `Err`
+    /// naming it.
+    async fn read_lists(
+        &mut self,
+        tenant: &Tenant,
+        mut via: Option<&mut Conn>,
+    ) -> Result<BTreeMap<String, Value>, Abort> {
+        if via.is_none() && !self.readers.contains_key(&tenant.id) {
+            let conn = self.session(tenant).await?;
+            self.readers.insert(tenant.id.clone(), conn);
+        }
+        let mut out = BTreeMap::new();
+        for tool in self.readable_lists(tenant) {
+            let token = self.token_for(tenant, &tool, "").await?;
+            let args = self.arguments(&tool, "", "", &tenant.id);
+            let conn = match via.as_deref_mut() {
+                Some(conn) => conn,
+                None => self.readers.get_mut(&tenant.id).expect("opened above"),
+            };
+            let answer = conn.call_tool(&tool, args, token.as_deref()).await?;
+            let result = answer.result().cloned().unwrap_or(Value::Null);
+            if !answer.succeeded() {
+                return Err(Abort::Client(ClientError::Launch(format!(
+                    "the read-back through {}'s {tool} failed: {}",
+                    tenant.id,
+                    answer.describe()
+                ))));
+            }
+            out.insert(tool, result);
+        }
+        Ok(out)
+    }
+
+    /// Prepares the read-back for a call of `tool` to be made in `conn`, a session of
+    /// `tenant`, that must have no effect. A write with `marker` is judged by the
+    /// marker's absence; a write without one by every tenant's lists staying unchanged
+    /// (they are read now).
+    pub async fn witness(
+        &mut self,
+        tool: &str,
+        marker: Option<&str>,
+        conn: &mut Conn,
+        tenant: &Tenant,
+    ) -> Result<Witness, Abort> {
+        let writes = self
+            .target
+            .profile
+            .tool(tool)
+            .is_some_and(|t| t.role == Role::Write);
+        let mut before = BTreeMap::new();
+        if writes && marker.is_none() {
+            for t in self.tenants() {
+                let via = (t.id == tenant.id).then_some(&mut *conn);
+                before.insert(t.id.clone(), self.read_lists(&t, via).await?);
+            }
+        }
+        Ok(Witness {
+            writes,
+            marker: marker.map(str::to_owned),
+            session_tenant: tenant.id.clone(),
+            before,
+        })
+    }
+
+    /// Reads every tenant back (the session's tenant through `conn`, the session the
+    /// call was made in) and lists the effects the witnessed call had (empty: nothing
+    /// happened). A read-back that fails counts as an effect not disproved.
+    pub async fn effects(
+        &mut self,
+        witness: &Witness,
+        conn: &mut Conn,
+    ) -> Result<Vec<String>, Abort> {
+        let mut effects = Vec::new();
+        if !witness.writes {
+            return Ok(effects);
+        }
+        for t in self.tenants() {
+            let via = (t.id == witness.session_tenant).then_some(&mut *conn);
+            let now = match self.read_lists(&t, via).await {
+                Ok(now) => now,
+                Err(Abort::Client(e)) => {
+                    effects.push(format!("no read-back possible: {e}"));
+                    continue;
+                }
+                Err(skip) => return Err(skip),
+            };
+            for (tool, result) in &now {
+                match &witness.marker {
+                    Some(m) if crate::client::mentions(result, m) => {
+                        effects.push(format!("{m:?} appears in {}'s {tool}", t.id))
+                    }
+                    Some(_) => {}
+                    None => {
+                        if witness.before.get(&t.id).and_then(|b| b.get(tool)) != Some(result) {
+                            effects.push(format!("{}'s {tool} changed", t.id));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(effects)
+    }
+
+    /// Records case `case`: the call that produced `answer` in `conn` had to be refused
+    /// with no effect. `accepted` says what a success means, for the report.
+    pub async fn expect_refused(
+        &mut self,
+        case: &str,
+        answer: &Answer,
+        witness: &Witness,
+        conn: &mut Conn,
+        expected: &str,
+        accepted: &str,
+    ) -> CheckResult {
+        let effects = self.effects(witness, conn).await?;
+        let tenants: Vec<String> = self.tenants().into_iter().map(|t| t.id).collect();
+        let read_back = if witness.writes {
+            match effects.is_empty() {
+                true => format!("; read back: nothing changed in {}", tenants.join(" or ")),
+                false => format!("; read back: {}", effects.join("; ")),
+            }
+        } else {
+            String::new()
+        };
+        let refused = !answer.succeeded();
+        let actual = if refused {
+            format!("refused ({}){read_back}", answer.describe())
+        } else {
+            format!("{accepted} ({}){read_back}", answer.describe())
+        };
+        let expected = if witness.writes {
+            format!("{expected}, and nothing written in any tenant (read back)")
+        } else {
+            expected.to_owned()
+        };
+        self.must(case, refused && effects.is_empty(), expected, actual);
+        Ok(())
+    }
+
+    /// The positive control of an effect check: a valid call of write tool `tool` in
+    /// `conn` (tenant `tenant`) must succeed and be visible in the read-back; otherwise
+    /// no absence proves anything. Returns whether it held (the case is recorded).
+    pub async fn control_write(
+        &mut self,
+        conn: &mut Conn,
+        tenant: &Tenant,
+        tool: &str,
+    ) -> Result<bool, Abort> {
+        let marker = self.takes_marker(tool).then(|| self.marker());
+        let m = marker.clone().unwrap_or_default();
+        let witness = self.witness(tool, marker.as_deref(), conn, tenant).await?;
+        let token = self.token_for(tenant, tool, "").await?;
+        let args = self.arguments(tool, &m, "", &tenant.id);
+        let answer = conn.call_tool(tool, args, token.as_deref()).await?;
+        let effects = self.effects(&witness, conn).await?;
+        let seen = match &marker {
+            Some(m) => effects
+                .iter()
+                .any(|e| e.contains(&format!("{}'s", tenant.id)) && e.contains(m.as_str())),
+            None => effects
+                .iter()
+                .any(|e| e.starts_with(&format!("{}'s", tenant.id))),
+        };
+        let ok = answer.succeeded() && seen;
+        self.must(
+            &format!("control: a valid {tool} call by {} takes effect", tenant.id),
+            ok,
+            "succeeds, and the read-back shows it (otherwise no absence proves anything)",
+            format!(
+                "{}; read back: {}",
+                answer.describe(),
+                if effects.is_empty() {
+                    "nothing visible".into()
+                } else {
+                    effects.join("; ")
+                }
+            ),
+        );
+        Ok(ok)
     }
 
     /// Opens a new connection; labels are numbered per check (`client#1`, `acme#2`).
@@ -123,8 +540,77 @@ pub async fn run_body(ctx: &mut Ctx<'_>) -> CheckResult {
         "T0.3" => t0::hostile_frames(ctx).await,
         "T0.4" => t0::streamable_http_sessions(ctx).await,
         "T0.5" => t0::standard_headers(ctx).await,
+        "T1.1" => t1::entitled_tools_listed(ctx).await,
+        "T1.2" => t1::no_foreign_tool_anywhere(ctx).await,
+        "T1.3" => t1::concurrent_lists_apart(ctx).await,
+        "T1.4" => t1::revocation(ctx).await,
+        "T1.5" => t1::cache_scope_private(ctx).await,
+        "T2.1" => t2::call_token_required(ctx).await,
+        "T2.2" => t2::token_lifetime(ctx).await,
+        "T2.3" => t2::token_scope(ctx).await,
+        "T2.4" => t2::token_tenant(ctx).await,
+        "T2.5" => t2::tampered_tokens(ctx).await,
+        "T2.6" => t2::per_principal(ctx).await,
+        "T2.7" => t2::every_http_request_authenticated(ctx).await,
+        "T3.1" => t3::tenant_argument_untrusted(ctx).await,
+        "T3.2" => t3::smuggled_id_spellings(ctx).await,
+        "T3.3" => t3::schema_enforced(ctx).await,
+        "T6.1" => t6::unlisted_tool_refused(ctx).await,
+        "T6.2" => t6::every_path_gated(ctx).await,
+        "T6.3" => t6::name_variants_gated(ctx).await,
         other => Err(Abort::Skip(format!(
             "{other} is not implemented in this version of the harness"
         ))),
+    }
+}
+
+/// `template` with `{marker}`, `{id}` and `{tenant}` replaced in every string.
+fn fill(template: Value, marker: &str, id: &str, tenant: &str) -> Value {
+    match template {
+        Value::String(s) => Value::String(
+            s.replace("{marker}", marker)
+                .replace("{id}", id)
+                .replace("{tenant}", tenant),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| fill(v, marker, id, tenant))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, fill(v, marker, id, tenant)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn templates_fill_every_string() {
+        let t =
+            json!({"title": "{marker}", "n": 3, "tags": ["{tenant}"], "o": {"id": "note:{id}"}});
+        assert_eq!(
+            fill(t, "m1", "7", "acme"),
+            json!({"title": "m1", "n": 3, "tags": ["acme"], "o": {"id": "note:7"}})
+        );
+    }
+
+    #[test]
+    fn the_rng_is_reproducible_and_shuffles_everything() {
+        let (mut a, mut b) = (Rng::new(42), Rng::new(42));
+        assert_eq!(a.next_u64(), b.next_u64());
+        let mut items: Vec<u32> = (0..10).collect();
+        a.shuffle(&mut items);
+        let mut sorted = items.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+        assert!((0..100).all(|_| a.below(3) < 3));
     }
 }

@@ -34,6 +34,8 @@ pub struct HttpConn {
     pub base_headers: Vec<(String, String)>,
     pub session_id: Option<String>,
     pub protocol_version: Option<String>,
+    /// Lower-cased names of headers whose values the transcript does not show.
+    pub redacted: Vec<String>,
     label: String,
     transcript: Transcript,
 }
@@ -97,6 +99,7 @@ impl HttpConn {
             base_headers,
             session_id: None,
             protocol_version: None,
+            redacted: vec!["authorization".into()],
             label: label.to_owned(),
             transcript,
         }
@@ -137,7 +140,7 @@ impl HttpConn {
                 !k.eq_ignore_ascii_case("content-type") && !k.eq_ignore_ascii_case("accept")
             })
             .map(|(k, v)| {
-                if k.eq_ignore_ascii_case("authorization") {
+                if self.redacted.iter().any(|r| k.eq_ignore_ascii_case(r)) {
                     format!("{k}: <redacted>")
                 } else {
                     format!("{k}: {v}")
@@ -245,6 +248,58 @@ impl HttpConn {
         headers.extend(extra.iter().cloned());
         self.exchange(reqwest::Method::POST, Some(body), &headers, timeout)
             .await
+    }
+}
+
+impl HttpConn {
+    /// Opens the session's GET stream and collects the notifications (messages with a
+    /// `method` and no `id`) it carries within `wait`. A server that offers no stream
+    /// (HTTP 405) yields none.
+    pub async fn listen(&self, wait: Duration) -> Result<Vec<Value>, ClientError> {
+        let mut headers: Vec<(String, String)> = self
+            .standard_headers()
+            .into_iter()
+            .filter(|(k, _)| {
+                !k.eq_ignore_ascii_case("content-type") && !k.eq_ignore_ascii_case("accept")
+            })
+            .collect();
+        headers.push(("Accept".into(), "text/event-stream".into()));
+        self.transcript.record(
+            Direction::Sent,
+            &self.label,
+            format!(
+                "GET {} (listening {} ms)",
+                path_of(&self.url),
+                wait.as_millis()
+            ),
+            b"",
+        );
+        let mut req = self.client.get(&self.url);
+        for (k, v) in &headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut resp = match tokio::time::timeout_at(deadline, req.send()).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => return Err(ClientError::Http(describe(&e))),
+            Err(_) => return Ok(Vec::new()),
+        };
+        let status = resp.status().as_u16();
+        let mut raw = Vec::new();
+        while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, resp.chunk()).await {
+            raw.extend_from_slice(&chunk);
+        }
+        let body = String::from_utf8_lossy(&raw).into_owned();
+        self.transcript.record(
+            Direction::Received,
+            &self.label,
+            format!("{status} (GET stream)"),
+            body.as_bytes(),
+        );
+        Ok(messages_in("text/event-stream", &body)
+            .into_iter()
+            .filter(|m| m.get("id").is_none() && m.get("method").is_some())
+            .collect())
     }
 }
 

@@ -3,21 +3,27 @@
 //!
 //! - [`Target`]: one per run — builds the server once, launches an HTTP server (and
 //!   relaunches it if it died), spawns one stdio process per connection.
-//! - [`Conn`]: one MCP connection (a stdio process, or an HTTP session).
+//! - [`Conn`]: one MCP connection (a stdio process, or an HTTP session), opened as a
+//!   tenant: its session credential goes on every HTTP request, or into the stdio
+//!   process's environment at launch. Call tokens travel per call
+//!   ([`Conn::call_tool`]).
+//! - [`token`]: session and call tokens, and their hostile variants.
 
 pub mod http;
 pub mod stdio;
+pub mod token;
 pub mod transcript;
 
 pub use transcript::Transcript;
 
-use crate::profile::{Profile, Tenant, Transport, expand};
+use crate::profile::{Placement, Profile, Tenant, Transport, expand};
 use http::{HttpAnswer, HttpConn};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 use stdio::{StdioConn, Tail};
+use token::TokenMinter;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
@@ -84,6 +90,20 @@ impl Answer {
         self.http.as_ref().map(|h| h.status)
     }
 
+    /// Did a `tools/call` succeed: a result without `isError: true`, and no HTTP error?
+    pub fn succeeded(&self) -> bool {
+        self.status().is_none_or(|s| s < 400)
+            && self
+                .result()
+                .is_some_and(|r| r.get("isError") != Some(&Value::Bool(true)))
+    }
+
+    /// Does `marker` appear anywhere in the result (text content, structured content,
+    /// any string inside)?
+    pub fn mentions(&self, marker: &str) -> bool {
+        self.result().is_some_and(|r| mentions(r, marker))
+    }
+
     /// One line for expected/actual columns: `HTTP 400, error -32700 "Parse error…"`.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
@@ -115,6 +135,56 @@ impl Answer {
     }
 }
 
+/// Does `marker` occur in any string (or object key) inside `value`?
+pub fn mentions(value: &Value, marker: &str) -> bool {
+    match value {
+        Value::String(s) => s.contains(marker),
+        Value::Array(items) => items.iter().any(|v| mentions(v, marker)),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k.contains(marker) || mentions(v, marker)),
+        _ => false,
+    }
+}
+
+/// The `_meta` envelope of a 2026-07-28 (stateless) request.
+pub fn stateless_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
+        "io.modelcontextprotocol/clientCapabilities": {}
+    })
+}
+
+/// A tool listing followed through its pages.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Every tool object of every page, in order.
+    pub tools: Vec<Value>,
+    pub pages: usize,
+    /// The `nextCursor` of the first page, if the list was paginated.
+    pub first_cursor: Option<String>,
+    /// Why the listing stopped before its end: a refused page, a cursor that repeats,
+    /// too many pages.
+    pub problem: Option<String>,
+}
+
+impl Listing {
+    /// The tool names, sorted and deduplicated.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .tools
+            .iter()
+            .filter_map(|t| t.get("name")?.as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// Pages followed at most by [`Conn::list_all_tools`].
+pub const MAX_PAGES: usize = 100;
+
 /// Cuts `s` to at most `max` characters.
 pub fn shorten(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
@@ -133,16 +203,78 @@ struct Launched {
 /// The target of a run, as the profile describes it.
 pub struct Target {
     pub profile: Profile,
+    /// The token minter the profile describes, or why it cannot be built.
+    minter: Result<Option<TokenMinter>, String>,
     built: Mutex<Option<Result<(), ClientError>>>,
+    set_up: Mutex<Option<Result<(), ClientError>>>,
     http_server: Mutex<Option<Launched>>,
+    /// `{scratch}`: a directory of this target's own, removed when it is dropped.
+    scratch: PathBuf,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+/// A fresh directory for one target's `{scratch}`.
+fn scratch_dir() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("mcp-tenancy-{}-{n}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    dir
 }
 
 impl Target {
-    pub fn new(profile: Profile) -> Self {
+    pub fn new(mut profile: Profile) -> Self {
+        let scratch = scratch_dir();
+        profile.substitute_scratch(&scratch.to_string_lossy());
         Self {
+            minter: TokenMinter::from_profile(&profile),
             profile,
             built: Mutex::new(None),
+            set_up: Mutex::new(None),
             http_server: Mutex::new(None),
+            scratch,
+        }
+    }
+
+    /// The profile's token minter (`None` when it mints nothing).
+    pub fn minter(&self) -> Result<Option<&TokenMinter>, ClientError> {
+        match &self.minter {
+            Ok(m) => Ok(m.as_ref()),
+            Err(e) => Err(ClientError::Launch(format!(
+                "cannot mint tokens as the profile says: {e}"
+            ))),
+        }
+    }
+
+    /// The tenant a connection acts as: the one asked for, else the profile's first.
+    pub fn tenant_or_first<'t>(&'t self, tenant: Option<&'t Tenant>) -> Option<&'t Tenant> {
+        tenant.or(self.profile.tenants.first())
+    }
+
+    /// The session credential of `tenant`: minted (`auth.mint_sessions`), else read
+    /// from its `credential`; `None` when it has neither.
+    pub fn session_credential(&self, tenant: &Tenant) -> Result<Option<String>, ClientError> {
+        if self.profile.auth.mint_sessions {
+            let minter = self.minter()?.ok_or_else(|| {
+                ClientError::Launch("auth.mint_sessions needs the [tokens] key".into())
+            })?;
+            return minter
+                .session_token(&tenant.id)
+                .map(Some)
+                .map_err(ClientError::Launch);
+        }
+        match &tenant.credential {
+            Some(secret) => self
+                .profile
+                .secret(secret)
+                .map(Some)
+                .map_err(|e| ClientError::Launch(e.to_string())),
+            None => Ok(None),
         }
     }
 
@@ -197,25 +329,31 @@ impl Target {
         }
     }
 
-    /// Runs the profile's `build` command once per run.
+    /// Runs the profile's `build` command (once per run, unless [`Self::assume_built`])
+    /// and then its `setup` commands (once per target).
     pub async fn prepare(&self) -> Result<(), ClientError> {
         let mut built = self.built.lock().await;
-        if let Some(r) = built.as_ref() {
-            return r.clone();
+        if built.is_none() {
+            *built = Some(self.run_step("build", &self.profile.target.build).await);
         }
-        let result = self.run_build().await;
-        *built = Some(result.clone());
-        result
+        built.clone().expect("set above")?;
+        let mut set_up = self.set_up.lock().await;
+        if set_up.is_none() {
+            let mut result = Ok(());
+            for step in &self.profile.target.setup {
+                result = self.run_step("setup", step).await;
+                if result.is_err() {
+                    break;
+                }
+            }
+            *set_up = Some(result);
+        }
+        set_up.clone().expect("set above")
     }
 
-    async fn run_build(&self) -> Result<(), ClientError> {
-        let build: Vec<String> = self
-            .profile
-            .target
-            .build
-            .iter()
-            .map(|s| expand(s, None))
-            .collect();
+    /// Runs one `build` or `setup` command in the profile's directory.
+    async fn run_step(&self, what: &str, argv: &[String]) -> Result<(), ClientError> {
+        let build: Vec<String> = argv.iter().map(|s| expand(s, None)).collect();
         let Some((program, args)) = build.split_first() else {
             return Ok(());
         };
@@ -226,13 +364,13 @@ impl Target {
             .output()
             .await
             .map_err(|e| {
-                ClientError::Launch(format!("build command {program:?} failed to start: {e}"))
+                ClientError::Launch(format!("{what} command {program:?} failed to start: {e}"))
             })?;
         if out.status.success() {
             Ok(())
         } else {
             Err(ClientError::Launch(format!(
-                "build command `{}` failed ({}):\n{}",
+                "{what} command `{}` failed ({}):\n{}",
                 build.join(" "),
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()
@@ -264,6 +402,13 @@ impl Target {
     }
 
     /// The HTTP endpoint, launching (or relaunching) the server when the profile says how.
+    /// The HTTP endpoint, after building, setting up and (if the profile says how)
+    /// launching the server.
+    pub async fn endpoint(&self) -> Result<String, ClientError> {
+        self.prepare().await?;
+        self.http_url().await
+    }
+
     async fn http_url(&self) -> Result<String, ClientError> {
         let target = &self.profile.target;
         let url_template = target.url.clone().unwrap_or_default();
@@ -336,17 +481,40 @@ impl Target {
         Ok(url)
     }
 
-    /// Opens a new connection labelled `label` (e.g. `acme#1`), as `tenant` if given.
+    /// Opens a new connection labelled `label` (e.g. `acme#1`) as `tenant` — or as the
+    /// profile's first tenant when `tenant` is `None` — presenting its session
+    /// credential: over HTTP in `auth.http_header` on every request, over stdio in
+    /// `auth.stdio_env` at launch.
     pub async fn connect(
         &self,
         label: &str,
-        _tenant: Option<&Tenant>,
+        tenant: Option<&Tenant>,
+        transcript: &Transcript,
+    ) -> Result<Conn, ClientError> {
+        let credential = match self.tenant_or_first(tenant) {
+            Some(t) => self.session_credential(t)?,
+            None => None,
+        };
+        self.connect_with(label, credential.as_deref(), transcript)
+            .await
+    }
+
+    /// Opens a new connection presenting `credential` as the session credential (or
+    /// none), whoever it belongs to.
+    pub async fn connect_with(
+        &self,
+        label: &str,
+        credential: Option<&str>,
         transcript: &Transcript,
     ) -> Result<Conn, ClientError> {
         self.prepare().await?;
+        let auth = &self.profile.auth;
         let link = match self.transport() {
             Transport::Stdio => {
-                let env = self.env(None);
+                let mut env = self.env(None);
+                if let (Some(var), Some(cred)) = (&auth.stdio_env, credential) {
+                    env.push((var.clone(), cred.to_owned()));
+                }
                 Link::Stdio(StdioConn::spawn(
                     &self.command(None),
                     &self.cwd(),
@@ -357,20 +525,34 @@ impl Target {
             }
             Transport::Http => {
                 let url = self.http_url().await?;
-                let headers = self
+                let mut headers: Vec<(String, String)> = self
                     .profile
                     .target
                     .headers
                     .iter()
                     .map(|(k, v)| (k.clone(), expand(v, None)))
                     .collect();
-                Link::Http(HttpConn::new(url, headers, label, transcript.clone()))
+                if let Some(cred) = credential {
+                    headers.push((
+                        auth.http_header.clone(),
+                        auth.http_format.replace("{token}", cred),
+                    ));
+                }
+                let mut conn = HttpConn::new(url, headers, label, transcript.clone());
+                conn.redacted.push(auth.http_header.to_ascii_lowercase());
+                Link::Http(conn)
             }
         };
+        let tokens = &self.profile.tokens;
         Ok(Conn {
             link,
             next_id: 0,
             request_timeout: self.request_timeout(),
+            placement: match tokens.placement {
+                Placement::Meta => CallPlacement::Meta(tokens.meta_key.clone()),
+                Placement::Header => CallPlacement::Header(tokens.header.clone()),
+                Placement::None => CallPlacement::None,
+            },
         })
     }
 
@@ -394,11 +576,20 @@ enum Link {
     Http(HttpConn),
 }
 
+/// Where [`Conn::call_tool`] puts a call token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CallPlacement {
+    Meta(String),
+    Header(String),
+    None,
+}
+
 /// One MCP connection.
 pub struct Conn {
     link: Link,
     next_id: i64,
     request_timeout: Duration,
+    placement: CallPlacement,
 }
 
 impl Conn {
@@ -490,6 +681,112 @@ impl Conn {
             self.notify("notifications/initialized", json!({})).await?;
         }
         Ok(answer)
+    }
+
+    /// `tools/call` of `name` with `arguments`, the call token (if any) placed as the
+    /// profile says: in `params._meta`, or in an HTTP header. A profile whose server
+    /// takes no call tokens (`placement = "none"`) sends none.
+    pub async fn call_tool(
+        &mut self,
+        name: &str,
+        arguments: Value,
+        call_token: Option<&str>,
+    ) -> Result<Answer, ClientError> {
+        let (frame, extra) = self.call_frame(name, arguments, call_token);
+        let timeout = self.request_timeout;
+        match &mut self.link {
+            Link::Http(h) => {
+                let answer = h.post(&frame, &extra, timeout).await?;
+                Ok(http_answer(answer))
+            }
+            Link::Stdio(_) => self.send_raw(&frame, timeout).await,
+        }
+    }
+
+    /// The `tools/call` frame [`Conn::call_tool`] sends, and the HTTP headers the call
+    /// token adds (for checks that send it with headers of their own).
+    pub fn call_frame(
+        &mut self,
+        name: &str,
+        arguments: Value,
+        call_token: Option<&str>,
+    ) -> (Vec<u8>, Vec<(String, String)>) {
+        let mut params = json!({"name": name, "arguments": arguments});
+        let mut extra = Vec::new();
+        match (&self.placement, call_token) {
+            (CallPlacement::Meta(key), Some(token)) => {
+                params["_meta"] = json!({ key.as_str(): token });
+            }
+            (CallPlacement::Header(header), Some(token)) => {
+                extra.push((header.clone(), token.to_owned()));
+            }
+            _ => {}
+        }
+        let id = self.next_id();
+        let frame = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+        (frame.to_string().into_bytes(), extra)
+    }
+
+    /// The answer to a raw HTTP exchange, as [`Answer`].
+    pub fn answer_of(answer: HttpAnswer) -> Answer {
+        http_answer(answer)
+    }
+
+    /// Lists every tool, following `nextCursor` for at most [`MAX_PAGES`] pages.
+    pub async fn list_all_tools(&mut self) -> Result<Listing, ClientError> {
+        let mut listing = Listing::default();
+        let mut cursor: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let params = match &cursor {
+                Some(c) => json!({"cursor": c}),
+                None => json!({}),
+            };
+            let answer = self.request("tools/list", params).await?;
+            let Some(tools) = answer
+                .result()
+                .and_then(|r| r.get("tools"))
+                .and_then(Value::as_array)
+            else {
+                listing.problem = Some(format!(
+                    "page {} of tools/list answered {}",
+                    listing.pages + 1,
+                    answer.describe()
+                ));
+                return Ok(listing);
+            };
+            listing.pages += 1;
+            listing.tools.extend(tools.iter().cloned());
+            let next = answer
+                .result()
+                .and_then(|r| r.get("nextCursor"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if listing.pages == 1 {
+                listing.first_cursor = next.clone();
+            }
+            match next {
+                None => return Ok(listing),
+                Some(c) if !seen.insert(c.clone()) => {
+                    listing.problem = Some(format!("the cursor {c:?} came back: the pages loop"));
+                    return Ok(listing);
+                }
+                Some(_) if listing.pages >= MAX_PAGES => {
+                    listing.problem = Some(format!("more than {MAX_PAGES} pages"));
+                    return Ok(listing);
+                }
+                Some(c) => cursor = Some(c),
+            }
+        }
+    }
+
+    /// Waits `wait` for notifications the server sends on this session (stdio: on
+    /// stdout; HTTP: on the session's GET stream) and returns them.
+    pub async fn notifications(&mut self, wait: Duration) -> Result<Vec<Value>, ClientError> {
+        match &mut self.link {
+            Link::Stdio(s) => s.notifications(wait).await,
+            Link::Http(h) => h.listen(wait).await,
+        }
     }
 
     /// A `ping` that must succeed: proves the target still serves this connection.

@@ -42,6 +42,8 @@ pub struct StdioConn {
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<Vec<u8>>,
     stderr: Tail,
+    /// Notifications read while waiting for responses, for [`StdioConn::notifications`].
+    pending: Vec<Value>,
     label: String,
     transcript: Transcript,
 }
@@ -113,6 +115,7 @@ impl StdioConn {
             stdin,
             lines: rx,
             stderr: tail,
+            pending: Vec::new(),
             label: label.to_owned(),
             transcript,
         })
@@ -190,13 +193,37 @@ impl StdioConn {
             };
             self.transcript
                 .record(Direction::Received, &self.label, "stdio", &line);
-            if let Ok(msg) = serde_json::from_slice::<Value>(&line)
-                && msg.get("id").is_some()
+            let Ok(msg) = serde_json::from_slice::<Value>(&line) else {
+                continue;
+            };
+            if msg.get("id").is_some()
                 && (msg.get("result").is_some() || msg.get("error").is_some())
             {
                 return Ok((msg, String::from_utf8_lossy(&line).into_owned()));
             }
+            if msg.get("id").is_none() && msg.get("method").is_some() {
+                self.pending.push(msg);
+            }
         }
+    }
+
+    /// The notifications received so far and those arriving within `wait`.
+    pub async fn notifications(&mut self, wait: Duration) -> Result<Vec<Value>, ClientError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Ok(next) = tokio::time::timeout_at(deadline, self.lines.recv()).await {
+            let Some(line) = next else {
+                return Err(self.exited().await);
+            };
+            self.transcript
+                .record(Direction::Received, &self.label, "stdio", &line);
+            if let Ok(msg) = serde_json::from_slice::<Value>(&line)
+                && msg.get("id").is_none()
+                && msg.get("method").is_some()
+            {
+                self.pending.push(msg);
+            }
+        }
+        Ok(std::mem::take(&mut self.pending))
     }
 
     /// Closes stdin and waits briefly for the process to exit, then kills it.

@@ -1,0 +1,118 @@
+//! The mutation matrix: the suite's power, measured on the reference server's
+//! deliberate mistakes.
+//!
+//! For every mutant (`mcp-tenancy-server mutants`), start the server over Streamable
+//! HTTP with `--mutant NAME`, run the checks of the mutant's property, and require at
+//! least one to fail. The clean server runs every implemented check and must fail none.
+//! The matrix (mutant × property, with the ids that caught it) is printed and written to
+//! `target/mutation-matrix.md`; the README shows a copy.
+
+use mcp_tenancy::catalogue::Filter;
+use mcp_tenancy::client::Target;
+use mcp_tenancy::model::{CheckResult, Outcome};
+use mcp_tenancy::profile::Profile;
+use mcp_tenancy::runner;
+use mcp_tenancy_server::core::mutants::MUTANTS;
+use std::path::Path;
+
+fn profile(mutant: Option<&str>) -> Profile {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("targets/reference-http.toml");
+    let mut profile = Profile::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    if let Some(name) = mutant {
+        profile
+            .target
+            .command
+            .extend(["--mutant".to_owned(), name.to_owned()]);
+        profile.name = format!("{} — mutant {name}", profile.name);
+    }
+    profile
+}
+
+/// The property a mutant stands for: `T2.1` → `T2`.
+fn property_of(check: &str) -> &str {
+    check.split('.').next().unwrap_or(check)
+}
+
+async fn run(profile: Profile, only: &str, built: bool) -> Vec<CheckResult> {
+    let target = Target::new(profile);
+    if built {
+        target.assume_built();
+    } else {
+        target
+            .prepare()
+            .await
+            .unwrap_or_else(|e| panic!("cannot build the reference server: {e}"));
+    }
+    let filter = Filter::parse(only).expect("valid filter");
+    let mut results = Vec::new();
+    for def in runner::selected(&filter) {
+        results.push(runner::run_check(&target, def).await);
+    }
+    target.shutdown().await;
+    results
+}
+
+fn failed(results: &[CheckResult]) -> Vec<&str> {
+    results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Fail)
+        .map(|r| r.id.as_str())
+        .collect()
+}
+
+#[test]
+fn every_mutant_fails_its_property_and_the_clean_server_fails_none() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let clean = run(profile(None), "", false).await;
+        let clean_failures: Vec<String> = clean
+            .iter()
+            .filter(|r| r.outcome == Outcome::Fail)
+            .map(|r| format!("{} ({})", r.id, r.error_message.clone().unwrap_or_default()))
+            .collect();
+
+        let mut rows = Vec::new();
+        let mut uncaught = Vec::new();
+        for m in MUTANTS {
+            let property = property_of(m.property);
+            let results = run(profile(Some(m.name)), property, true).await;
+            let caught = failed(&results);
+            let ran = results.iter().filter(|r| r.outcome != Outcome::Skip).count();
+            if caught.is_empty() {
+                uncaught.push(format!("{} ({property}: {ran} checks ran, none failed)", m.name));
+            }
+            let first = results
+                .iter()
+                .find(|r| r.outcome == Outcome::Fail)
+                .and_then(|r| r.error_message.clone())
+                .unwrap_or_default();
+            rows.push(format!(
+                "| `{}` | {} | {} | {} | {} |",
+                m.name,
+                m.mistake,
+                property,
+                if caught.is_empty() { "**not caught**".to_owned() } else { caught.join(", ") },
+                first.replace('|', "\\|").chars().take(140).collect::<String>()
+            ));
+        }
+        let clean_row = format!(
+            "| (clean server) | — | all | {} | {} checks, {} failed |",
+            if clean_failures.is_empty() { "none" } else { "**FAILED**" },
+            clean.len(),
+            clean_failures.len()
+        );
+        let matrix = format!(
+            "| mutant | seed mistake | property | failing checks | first failure |\n|---|---|---|---|---|\n{}\n{clean_row}\n",
+            rows.join("\n")
+        );
+        println!("{matrix}");
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/mutation-matrix.md");
+        let _ = std::fs::write(out, &matrix);
+        assert!(clean_failures.is_empty(), "the clean server failed: {clean_failures:#?}");
+        assert!(uncaught.is_empty(), "mutants the suite did not catch: {uncaught:#?}\n{matrix}");
+    });
+}

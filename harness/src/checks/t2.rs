@@ -1,0 +1,775 @@
+//! T2 — every call is authorised on its own (confused deputy). Each check opens an
+//! authenticated session, proves with a valid call that effects are visible (the
+//! control), then sends calls whose call token is missing, stale, mis-scoped, foreign
+//! or forged. Each must be refused, and the read-back of every tenant must show that
+//! nothing was written.
+//!
+//! Against a server that takes no call tokens (`tokens.placement = "none"`), T2.1–T2.6
+//! still run: a call without any token must then be refused, and a server that serves
+//! it fails with that stated.
+
+use super::{Abort, CheckResult, Ctx};
+use crate::client::token::{Forgery, Grant, now_secs};
+use crate::client::{Answer, Conn, LATEST_SESSION_VERSION, shorten};
+use crate::model::Outcome;
+use crate::profile::{Role, Tenant};
+use serde_json::{Value, json};
+
+/// The first tenant, or a skip.
+fn first_tenant(ctx: &Ctx<'_>) -> Result<Tenant, Abort> {
+    ctx.tenants()
+        .into_iter()
+        .next()
+        .ok_or_else(|| Abort::Skip("the profile names no tenants ([[tenants]])".into()))
+}
+
+/// A case of a refusal check: its name, what is expected, what a success means.
+struct Case<'s> {
+    name: &'s str,
+    expected: &'s str,
+    accepted: &'s str,
+}
+
+/// Calls write tool `tool` in `conn` with a fresh marker and `token`, and records
+/// case `case`: refused, and nothing written anywhere.
+async fn refused_write(
+    ctx: &mut Ctx<'_>,
+    conn: &mut Conn,
+    tenant: &Tenant,
+    tool: &str,
+    token: Option<&str>,
+    case: Case<'_>,
+) -> CheckResult {
+    let Case {
+        name: case,
+        expected,
+        accepted,
+    } = case;
+    let marker = ctx.takes_marker(tool).then(|| ctx.marker());
+    let m = marker.clone().unwrap_or_default();
+    let witness = ctx.witness(tool, marker.as_deref(), conn, tenant).await?;
+    let args = ctx.arguments(tool, &m, "", &tenant.id);
+    let answer = conn.call_tool(tool, args, token).await?;
+    ctx.expect_refused(case, &answer, &witness, conn, expected, accepted)
+        .await
+}
+
+/// Against a server without call tokens: a call with no token at all must be refused.
+/// `question` names what the check would test with tokens.
+async fn without_tokens(ctx: &mut Ctx<'_>, question: &str) -> CheckResult {
+    let tenant = first_tenant(ctx)?;
+    let writes = ctx.shared_tools(Role::Write, &[&tenant]);
+    let tool = match writes.first() {
+        Some(w) => w.clone(),
+        None => {
+            let mut tools: Vec<String> = tenant.tools.clone();
+            // Tools the profile says how to drive come first.
+            tools.sort_by_key(|t| ctx.target.profile.tool(t).is_none());
+            tools.into_iter().next().ok_or_else(|| {
+                Abort::Skip(format!(
+                    "tenant {} is entitled to no tools, so there is nothing to call",
+                    tenant.id
+                ))
+            })?
+        }
+    };
+    let mut conn = ctx.session(&tenant).await?;
+    let marker = ctx.takes_marker(&tool).then(|| ctx.marker());
+    let m = marker.clone().unwrap_or_default();
+    let witness = ctx
+        .witness(&tool, marker.as_deref(), &mut conn, &tenant)
+        .await?;
+    let args = ctx.arguments(&tool, &m, "", &tenant.id);
+    let answer = conn.call_tool(&tool, args, None).await?;
+    if !answer.succeeded() {
+        return Err(Abort::Skip(format!(
+            "the profile says the server takes no call tokens (tokens.placement = \"none\"), yet it refused a token-less call of {tool} ({}); describe its tokens in [tokens] so that {question} can be tested",
+            answer.describe()
+        )));
+    }
+    ctx.expect_refused(
+        &format!("{tool} called by {} without any call token", tenant.id),
+        &answer,
+        &witness,
+        &mut conn,
+        &format!(
+            "refused: {question} needs a call token on every call, and the server takes none (tokens.placement = \"none\")"
+        ),
+        "the call succeeded without any call token — the session alone authorised it",
+    )
+    .await?;
+    conn.close().await;
+    Ok(())
+}
+
+/// Opens a session as `tenant` and runs the control: a valid write is visible.
+async fn controlled_session(
+    ctx: &mut Ctx<'_>,
+    tenant: &Tenant,
+    tool: &str,
+) -> Result<Option<Conn>, Abort> {
+    let mut conn = ctx.session(tenant).await?;
+    if ctx.control_write(&mut conn, tenant, tool).await? {
+        Ok(Some(conn))
+    } else {
+        conn.close().await;
+        Ok(None)
+    }
+}
+
+/// T2.1: a call without a call token is refused, even in an authenticated session.
+pub async fn call_token_required(ctx: &mut Ctx<'_>) -> CheckResult {
+    if !ctx.tokens_placed() {
+        return without_tokens(ctx, "authorising each call on its own").await;
+    }
+    let a = first_tenant(ctx)?;
+    let tool = ctx.write_tool(&[&a])?;
+    let Some(mut conn) = controlled_session(ctx, &a, &tool).await? else {
+        return Ok(());
+    };
+    refused_write(
+        ctx,
+        &mut conn,
+        &a,
+        &tool,
+        None,
+        Case {
+            name: &format!("{tool} without a call token"),
+            expected: "refused: the session is authenticated, but the call carries no call token",
+            accepted: "the call succeeded without any call token — the session alone authorised it",
+        },
+    )
+    .await?;
+    if let Some(list) = ctx.shared_tools(Role::List, &[&a]).first() {
+        let args = ctx.arguments(list, "", "", &a.id);
+        let answer = conn.call_tool(list, args, None).await?;
+        ctx.must(
+            &format!("{list} without a call token"),
+            !answer.succeeded(),
+            "refused: reading needs a call token too",
+            if answer.succeeded() {
+                format!(
+                    "the read succeeded without any call token — the session alone authorised it ({})",
+                    answer.describe()
+                )
+            } else {
+                format!("refused ({})", answer.describe())
+            },
+        );
+    }
+    conn.close().await;
+    Ok(())
+}
+
+/// The principal of `tenant` that may call `tool`, or a skip.
+fn principal(tenant: &Tenant, tool: &str) -> Result<String, Abort> {
+    tenant.principal_for(tool).map(|p| p.id).ok_or_else(|| {
+        Abort::Skip(format!(
+            "no principal of tenant {} may call {tool} (principals in the profile)",
+            tenant.id
+        ))
+    })
+}
+
+/// Records the forgeries of `forgeries` of a valid token for `tool`, each sent in
+/// `conn` and judged by read-back. A forgery the profile cannot make is a skipped case.
+async fn forged_cases(
+    ctx: &mut Ctx<'_>,
+    conn: &mut Conn,
+    tenant: &Tenant,
+    tool: &str,
+    forgeries: &[Forgery],
+) -> CheckResult {
+    let minter = ctx
+        .target
+        .minter()?
+        .cloned()
+        .ok_or_else(|| Abort::Skip("the profile gives no way to mint call tokens".into()))?;
+    let grant = ctx.grant(&tenant.id, &principal(tenant, tool)?, tool, "");
+    let lifetime = ctx.target.profile.tokens.lifetime_secs;
+    for f in forgeries {
+        let forged = minter.forge(*f, &grant, lifetime).await;
+        let case = format!("token {}", f.describe());
+        match forged.token {
+            Ok(token) => {
+                refused_write(
+                    ctx,
+                    conn,
+                    tenant,
+                    tool,
+                    Some(&token),
+                    Case {
+                        name: &case,
+                        expected: "refused",
+                        accepted: "the call succeeded with this token",
+                    },
+                )
+                .await?
+            }
+            Err(why) => ctx.observe(&case, Outcome::Skip, "refused", format!("skipped: {why}")),
+        }
+    }
+    Ok(())
+}
+
+/// T2.2: expired, not-yet-valid and over-long-lived tokens are refused.
+pub async fn token_lifetime(ctx: &mut Ctx<'_>) -> CheckResult {
+    if !ctx.tokens_placed() {
+        return without_tokens(ctx, "refusing expired or over-long-lived tokens").await;
+    }
+    let a = first_tenant(ctx)?;
+    let tool = ctx.write_tool(&[&a])?;
+    let Some(mut conn) = controlled_session(ctx, &a, &tool).await? else {
+        return Ok(());
+    };
+    forged_cases(ctx, &mut conn, &a, &tool, &Forgery::CLOCK).await?;
+    conn.close().await;
+    Ok(())
+}
+
+/// The first string member `id` inside a tool result's structured content.
+fn record_id(answer: &Answer) -> Option<String> {
+    fn find(v: &Value) -> Option<String> {
+        match v {
+            Value::Object(map) => map
+                .get("id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| map.values().find_map(find)),
+            Value::Array(items) => items.iter().find_map(find),
+            _ => None,
+        }
+    }
+    find(answer.result()?.get("structuredContent")?)
+}
+
+/// T2.3: a token scoped to tool X, action A or resource R authorises nothing else.
+pub async fn token_scope(ctx: &mut Ctx<'_>) -> CheckResult {
+    if !ctx.tokens_placed() {
+        return without_tokens(ctx, "scoping a call to its tool, action and resource").await;
+    }
+    let (a, b) = ctx.two_tenants()?;
+    let tool = ctx.write_tool(&[&a])?;
+    let Some(mut conn) = controlled_session(ctx, &a, &tool).await? else {
+        return Ok(());
+    };
+    let who = principal(&a, &tool)?;
+    let right = ctx.grant(&a.id, &who, &tool, "");
+
+    // A token for another tool.
+    let other_tool = ctx
+        .shared_tools(Role::List, &[&a])
+        .into_iter()
+        .chain(a.tools.iter().cloned())
+        .find(|t| *t != tool && a.principal_for(t).is_some());
+    match &other_tool {
+        Some(other) => {
+            let token = ctx.token_for(&a, other, "").await?;
+            refused_write(
+                ctx,
+                &mut conn,
+                &a,
+                &tool,
+                token.as_deref(),
+                Case {
+                    name: &format!("a token for {other} used to call {tool}"),
+                    expected: &format!("refused: the token names tool {other}, not {tool}"),
+                    accepted: "the call succeeded: the token's tool was not checked",
+                },
+            )
+            .await?;
+        }
+        None => ctx.observe(
+            "a token for another tool",
+            Outcome::Skip,
+            "refused",
+            format!("skipped: {} may call no other tool", a.id),
+        ),
+    }
+
+    // The right tool, the wrong action: the other tool's (a read grant used to
+    // write), else any other action of the profile.
+    let profile = &ctx.target.profile;
+    let other_action = other_tool
+        .iter()
+        .filter_map(|t| profile.tool(t)?.action.clone())
+        .chain(profile.tools.values().filter_map(|s| s.action.clone()))
+        .find(|x| *x != right.action)
+        .unwrap_or_else(|| "mcp-tenancy:another-action".into());
+    let token = ctx
+        .mint(&Grant {
+            action: other_action.clone(),
+            ..right.clone()
+        })
+        .await?;
+    refused_write(
+        ctx,
+        &mut conn,
+        &a,
+        &tool,
+        token.as_deref(),
+        Case {
+            name: &format!("a {tool} token with action {other_action:?}"),
+            expected: &format!("refused: {tool} needs action {:?}", right.action),
+            accepted: "the call succeeded: the token's action was not checked",
+        },
+    )
+    .await?;
+
+    // The right tool and action, another resource.
+    if right.resource == "*" {
+        ctx.observe(
+            &format!("a {tool} token for another resource"),
+            Outcome::Skip,
+            "refused",
+            format!(
+                "skipped: the profile gives {tool} no resource template ([tools.{tool}] resource)"
+            ),
+        );
+    } else {
+        let elsewhere = ctx.grant(&b.id, &who, &tool, "").resource;
+        let elsewhere = if elsewhere == right.resource {
+            format!("{}-elsewhere", right.resource)
+        } else {
+            elsewhere
+        };
+        let token = ctx
+            .mint(&Grant {
+                resource: elsewhere.clone(),
+                ..right.clone()
+            })
+            .await?;
+        refused_write(
+            ctx,
+            &mut conn,
+            &a,
+            &tool,
+            token.as_deref(),
+            Case {
+                name: &format!("a {tool} token for resource {elsewhere:?}"),
+                expected: &format!("refused: the call acts on {:?}", right.resource),
+                accepted: "the call succeeded: the token's resource was not checked",
+            },
+        )
+        .await?;
+    }
+
+    read_another_record(ctx, &mut conn, &a, &tool).await?;
+    conn.close().await;
+    Ok(())
+}
+
+/// T2.3's read case: a token for record 1 of a read tool (`{id}`) used to read record 2.
+async fn read_another_record(
+    ctx: &mut Ctx<'_>,
+    conn: &mut Conn,
+    a: &Tenant,
+    write: &str,
+) -> CheckResult {
+    let read = ctx
+        .shared_tools(Role::Read, &[a])
+        .into_iter()
+        .find(|t| ctx.takes_id(t));
+    let Some(read) = read else {
+        ctx.observe(
+            "a read token for one record used for another",
+            Outcome::Skip,
+            "refused",
+            "skipped: the profile names no read tool taking {id} ([tools.NAME] role = \"read\")",
+        );
+        return Ok(());
+    };
+    let mut records = Vec::new();
+    for _ in 0..2 {
+        let marker = ctx.marker();
+        let token = ctx.token_for(a, write, "").await?;
+        let args = ctx.arguments(write, &marker, "", &a.id);
+        let answer = conn.call_tool(write, args, token.as_deref()).await?;
+        records.push((record_id(&answer), marker));
+    }
+    let [(Some(id1), _), (Some(id2), secret)] = records.as_slice() else {
+        ctx.observe(
+            &format!("a {read} token for one record used for another"),
+            Outcome::Skip,
+            "refused",
+            format!("skipped: {write}'s results carry no record id (structuredContent id)"),
+        );
+        return Ok(());
+    };
+    let token = ctx.token_for(a, &read, id1).await?;
+    let args = ctx.arguments(&read, "", id2, &a.id);
+    let answer = conn.call_tool(&read, args, token.as_deref()).await?;
+    let disclosed = answer.mentions(secret);
+    ctx.must(
+        &format!("a {read} token for {id1} used to read {id2}"),
+        !answer.succeeded() && !disclosed,
+        format!("refused, and nothing of {id2} disclosed"),
+        match (answer.succeeded(), disclosed) {
+            (false, false) => format!("refused ({})", answer.describe()),
+            (_, true) => format!(
+                "{id2} was disclosed ({}): the token's resource was not checked",
+                answer.describe()
+            ),
+            (true, false) => format!(
+                "the call succeeded ({}): the token's resource was not checked",
+                answer.describe()
+            ),
+        },
+    );
+    Ok(())
+}
+
+/// T2.4: a token minted for another tenant (or another tenant's principal) is refused,
+/// both ways.
+pub async fn token_tenant(ctx: &mut Ctx<'_>) -> CheckResult {
+    if !ctx.tokens_placed() {
+        return without_tokens(ctx, "binding each call to its tenant").await;
+    }
+    let (a, b) = ctx.two_tenants()?;
+    let tool = ctx.write_tool(&[&a, &b])?;
+    for (me, them) in [(&a, &b), (&b, &a)] {
+        let Some(mut conn) = controlled_session(ctx, me, &tool).await? else {
+            return Ok(());
+        };
+        let theirs = ctx.token_for(them, &tool, "").await?;
+        refused_write(
+            ctx,
+            &mut conn,
+            me,
+            &tool,
+            theirs.as_deref(),
+            Case {
+                name: &format!("{}'s token in {}'s session", them.id, me.id),
+                expected: &format!("refused: the token was minted for tenant {}", them.id),
+                accepted: &format!(
+                    "the call succeeded: {}'s session accepted a token minted for {}",
+                    me.id, them.id
+                ),
+            },
+        )
+        .await?;
+        let stranger = principal(them, &tool)?;
+        let token = ctx.mint(&ctx.grant(&me.id, &stranger, &tool, "")).await?;
+        refused_write(
+            ctx,
+            &mut conn,
+            me,
+            &tool,
+            token.as_deref(),
+            Case {
+                name: &format!(
+                    "a token of tenant {} for {}'s principal {stranger}",
+                    me.id, them.id
+                ),
+                expected: &format!("refused: {stranger} is not a principal of {}", me.id),
+                accepted: &format!(
+                    "the call succeeded: {stranger}, a principal of {}, acted in {}",
+                    them.id, me.id
+                ),
+            },
+        )
+        .await?;
+        conn.close().await;
+    }
+    Ok(())
+}
+
+/// T2.5: tampered tokens are refused.
+pub async fn tampered_tokens(ctx: &mut Ctx<'_>) -> CheckResult {
+    if !ctx.tokens_placed() {
+        return without_tokens(ctx, "refusing tampered tokens").await;
+    }
+    let a = first_tenant(ctx)?;
+    let tool = ctx.write_tool(&[&a])?;
+    let Some(mut conn) = controlled_session(ctx, &a, &tool).await? else {
+        return Ok(());
+    };
+    forged_cases(ctx, &mut conn, &a, &tool, &Forgery::TAMPERED).await?;
+    conn.close().await;
+    Ok(())
+}
+
+/// A tenant, a tool, a principal that may call it and one that may not — write tools
+/// first.
+fn narrow_and_wide(ctx: &Ctx<'_>) -> Vec<(Tenant, String, String, String)> {
+    let mut found = Vec::new();
+    for t in ctx.tenants() {
+        let principals = t.principals();
+        let mut tools = t.tools.clone();
+        tools.sort_by_key(|tool| {
+            ctx.target
+                .profile
+                .tool(tool)
+                .is_none_or(|s| s.role != Role::Write)
+        });
+        let pair = tools.iter().find_map(|tool| {
+            let wide = principals.iter().find(|p| p.tools.contains(tool))?;
+            let narrow = principals.iter().find(|p| !p.tools.contains(tool))?;
+            Some((tool.clone(), wide.id.clone(), narrow.id.clone()))
+        });
+        if let Some((tool, wide, narrow)) = pair {
+            found.push((t, tool, wide, narrow));
+        }
+    }
+    found
+}
+
+/// T2.6: in one session, each principal's call is judged by its own token, never by
+/// the session's (or another principal's) wider grant.
+pub async fn per_principal(ctx: &mut Ctx<'_>) -> CheckResult {
+    if !ctx.tokens_placed() {
+        return without_tokens(ctx, "judging each principal's call by its own grant").await;
+    }
+    let cases = narrow_and_wide(ctx);
+    if cases.is_empty() {
+        return Err(Abort::Skip(
+            "no tenant in the profile has two principals with different grants (principals = [{ id, tools }])"
+                .into(),
+        ));
+    }
+    for (tenant, tool, wide, narrow) in cases {
+        let writes = ctx
+            .target
+            .profile
+            .tool(&tool)
+            .is_some_and(|s| s.role == Role::Write);
+        if writes && ctx.write_tool(&[&tenant]).is_err() {
+            continue;
+        }
+        let mut conn = ctx.session(&tenant).await?;
+        // The control: the wider principal's call, in this same session.
+        if writes {
+            if !ctx.control_write(&mut conn, &tenant, &tool).await? {
+                conn.close().await;
+                continue;
+            }
+        } else {
+            let token = ctx.mint(&ctx.grant(&tenant.id, &wide, &tool, "")).await?;
+            let args = ctx.arguments(&tool, "", "", &tenant.id);
+            let answer = conn.call_tool(&tool, args, token.as_deref()).await?;
+            ctx.must(
+                &format!("control: {wide} calls {tool} in {}'s session", tenant.id),
+                answer.succeeded(),
+                format!("succeeds ({wide} may call {tool})"),
+                answer.describe(),
+            );
+        }
+        let token = ctx.mint(&ctx.grant(&tenant.id, &narrow, &tool, "")).await?;
+        let case = format!(
+            "{narrow} calls {tool} in the session where {wide} may ({})",
+            tenant.id
+        );
+        let expected = format!(
+            "refused: {narrow} may not call {tool}, though the session's tenant and {wide} may"
+        );
+        let accepted = format!("the call succeeded: {narrow} borrowed a grant only {wide} has");
+        if writes {
+            refused_write(
+                ctx,
+                &mut conn,
+                &tenant,
+                &tool,
+                token.as_deref(),
+                Case {
+                    name: &case,
+                    expected: &expected,
+                    accepted: &accepted,
+                },
+            )
+            .await?;
+        } else {
+            let witness = ctx.witness(&tool, None, &mut conn, &tenant).await?;
+            let args = ctx.arguments(&tool, "", "", &tenant.id);
+            let answer = conn.call_tool(&tool, args, token.as_deref()).await?;
+            ctx.expect_refused(&case, &answer, &witness, &mut conn, &expected, &accepted)
+                .await?;
+        }
+        conn.close().await;
+    }
+    Ok(())
+}
+
+/// The HTTP status line of a T2.7 case: 401 with `WWW-Authenticate`.
+fn unauthorised(answer: &Answer) -> (bool, String) {
+    let status = answer.status().unwrap_or(0);
+    let challenge = answer
+        .http
+        .as_ref()
+        .and_then(|h| h.header("www-authenticate"))
+        .map(str::to_owned);
+    let ok = status == 401 && challenge.is_some();
+    let actual = match (status, &challenge) {
+        (401, Some(c)) => format!("HTTP 401, WWW-Authenticate: {}", shorten(c, 80)),
+        (401, None) => "HTTP 401 without a WWW-Authenticate header".into(),
+        (s, _) if s < 400 => format!("HTTP {s}: served ({})", answer.describe()),
+        _ => answer.describe(),
+    };
+    (ok, actual)
+}
+
+/// T2.7: on HTTP every request is authenticated; a session id alone authorises nothing.
+pub async fn every_http_request_authenticated(ctx: &mut Ctx<'_>) -> CheckResult {
+    let a = first_tenant(ctx)?;
+    let timeout = ctx.target.request_timeout();
+    let auth = ctx.target.profile.auth.clone();
+    let write = ctx.write_tool(&[&a]).ok();
+    let mut conn = ctx.session(&a).await?;
+    let has_session = conn.http().is_some_and(|h| h.session_id.is_some());
+    let init = json!({"jsonrpc": "2.0", "id": 701, "method": "initialize", "params": {
+        "protocolVersion": LATEST_SESSION_VERSION, "capabilities": {},
+        "clientInfo": {"name": "mcp-tenancy", "version": env!("CARGO_PKG_VERSION")}}})
+    .to_string();
+    let list =
+        json!({"jsonrpc": "2.0", "id": 702, "method": "tools/list", "params": {}}).to_string();
+
+    // The standard headers with the session credential removed or replaced.
+    let headers = |conn: &mut Conn, bearer: Option<String>, session: bool| {
+        let h = conn.http().expect("T2.7 runs on HTTP only");
+        let mut out: Vec<(String, String)> = h
+            .standard_headers()
+            .into_iter()
+            .filter(|(k, _)| {
+                !k.eq_ignore_ascii_case(&auth.http_header)
+                    && (session || !k.eq_ignore_ascii_case("mcp-session-id"))
+            })
+            .collect();
+        if let Some(b) = bearer {
+            out.push((auth.http_header.clone(), b));
+        }
+        out
+    };
+    let send = async |conn: &mut Conn, body: &[u8], headers: &[(String, String)]| {
+        let h = conn.http().expect("T2.7 runs on HTTP only");
+        h.exchange(reqwest::Method::POST, Some(body), headers, timeout)
+            .await
+            .map(Conn::answer_of)
+    };
+
+    let hs = headers(&mut conn, None, false);
+    let answer = send(&mut conn, init.as_bytes(), &hs).await?;
+    let (ok, actual) = unauthorised(&answer);
+    ctx.must(
+        "initialize without a bearer",
+        ok,
+        "HTTP 401 with a WWW-Authenticate challenge",
+        actual,
+    );
+
+    let garbage = auth.http_format.replace("{token}", "not-a-valid-token");
+    let hs = headers(&mut conn, Some(garbage), false);
+    let answer = send(&mut conn, init.as_bytes(), &hs).await?;
+    let (ok, actual) = unauthorised(&answer);
+    ctx.must(
+        "initialize with an invalid bearer",
+        ok,
+        "HTTP 401 with a WWW-Authenticate challenge",
+        actual,
+    );
+
+    if auth.mint_sessions
+        && let Some(minter) = ctx.target.minter()?
+        && let Ok(valid) = minter.session_token(&a.id)
+        && let Ok(forged) = minter.forge_from(Forgery::SignatureBit, &valid, now_secs())
+    {
+        let bearer = auth.http_format.replace("{token}", &forged);
+        let hs = headers(&mut conn, Some(bearer), true);
+        let answer = send(&mut conn, list.as_bytes(), &hs).await?;
+        let (ok, actual) = unauthorised(&answer);
+        ctx.must(
+            "tools/list with a session token whose signature is flipped",
+            ok,
+            "HTTP 401 with a WWW-Authenticate challenge",
+            actual,
+        );
+    }
+
+    if !has_session {
+        ctx.observe(
+            "a session id alone",
+            Outcome::Skip,
+            "HTTP 401",
+            "skipped: the server issues no session ids",
+        );
+        conn.close().await;
+        return Ok(());
+    }
+    let hs = headers(&mut conn, None, true);
+    let answer = send(&mut conn, list.as_bytes(), &hs).await?;
+    let (ok, actual) = unauthorised(&answer);
+    ctx.must(
+        "tools/list with a valid session id and no bearer",
+        ok,
+        "HTTP 401: a session id alone authorises nothing",
+        actual,
+    );
+
+    let Some(tool) = write else {
+        ctx.observe(
+            "tools/call with a valid session id and no bearer",
+            Outcome::Skip,
+            "HTTP 401, nothing written",
+            "skipped: the profile names no write tool and list tool to prove effects with",
+        );
+        conn.close().await;
+        return Ok(());
+    };
+    let (b_bearer, b_id) = match ctx.tenants().get(1) {
+        Some(b) => (
+            ctx.target
+                .session_credential(b)?
+                .map(|c| auth.http_format.replace("{token}", &c)),
+            b.id.clone(),
+        ),
+        None => (None, String::new()),
+    };
+    let cases = [
+        (
+            "tools/call with a valid session id and no bearer".to_owned(),
+            None,
+        ),
+        (
+            format!("tools/call on {}'s session with {b_id}'s bearer", a.id),
+            b_bearer,
+        ),
+    ];
+    for (case, bearer) in cases {
+        let other_tenant = bearer.is_some();
+        if case.contains("'s bearer") && !other_tenant {
+            continue;
+        }
+        let marker = ctx.takes_marker(&tool).then(|| ctx.marker());
+        let m = marker.clone().unwrap_or_default();
+        let witness = ctx.witness(&tool, marker.as_deref(), &mut conn, &a).await?;
+        let token = ctx.token_for(&a, &tool, "").await?;
+        let args = ctx.arguments(&tool, &m, "", &a.id);
+        let (frame, extra) = conn.call_frame(&tool, args, token.as_deref());
+        let mut hs = headers(&mut conn, bearer, true);
+        hs.extend(extra);
+        let answer = send(&mut conn, &frame, &hs).await?;
+        let effects = ctx.effects(&witness, &mut conn).await?;
+        let (ok401, actual) = unauthorised(&answer);
+        // Another tenant's bearer on this session may also read as an unknown session.
+        let ok = if other_tenant {
+            answer.status().is_some_and(|s| (400..500).contains(&s))
+        } else {
+            ok401
+        };
+        let read_back = if effects.is_empty() {
+            "nothing written".to_owned()
+        } else {
+            effects.join("; ")
+        };
+        ctx.must(
+            &case,
+            ok && effects.is_empty(),
+            if other_tenant {
+                "refused with HTTP 4xx (401, or 404 for a session that is not the bearer's), nothing written (read back)"
+            } else {
+                "HTTP 401 (a session id alone authorises nothing), nothing written (read back)"
+            },
+            format!("{actual}; read back: {read_back}"),
+        );
+    }
+    conn.close().await;
+    Ok(())
+}

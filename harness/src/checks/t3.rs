@@ -1,0 +1,860 @@
+//! T3 — arguments are untrusted input (seed mistake 3).
+//!
+//! A tenant id in the arguments is a label, never authority. Every case is judged by
+//! its effect: the write tool is called with a unique marker, then the caller's tenant
+//! (and, where the target lets one session observe another's writes, the named tenant)
+//! is read back through its list tool. A call that acted on the named tenant fails; a
+//! call that was accepted must have acted on the caller; a call that was refused must
+//! have left no trace anywhere.
+//!
+//! The read-back happens in the caller's own session as well as the other tenant's:
+//! over stdio every connection is its own process with its own state, so only the
+//! session that made a call can see its effect. Whether the other tenant's session
+//! can observe anything is probed first (a second session of the caller must see the
+//! caller's control write); where it cannot, the report says so and the cases are
+//! judged on the caller's side — an accepted call must show there.
+//!
+//! The staging helpers here ([`Stage`], [`Stage::call`], [`Stage::judge`]) are shared
+//! with T6, which judges refusals the same way.
+
+use super::{Abort, CheckResult, Ctx};
+use crate::client::http::HttpAnswer;
+use crate::client::{Answer, ClientError, Conn, mentions, shorten};
+use crate::model::Outcome;
+use crate::profile::{Placement, Role, Tenant};
+use crate::variants::{self, visible};
+use serde_json::{Map, Value, json};
+
+/// Is `answer` a refusal: a JSON-RPC error, an `isError` result, or an HTTP error?
+pub(super) fn refused(answer: &Answer) -> bool {
+    !answer.succeeded()
+}
+
+/// One tenant's session.
+pub(super) struct Side {
+    pub tenant: Tenant,
+    pub conn: Conn,
+    /// The list tools this tenant's state is read back with.
+    pub lists: Vec<String>,
+}
+
+/// What a case requires of the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Expect {
+    /// Refused, or accepted and acting on the caller's own tenant (T3.1, T3.2).
+    RefusedOrScoped,
+    /// Refused, with no effect anywhere (T3.3, T6).
+    Refused,
+}
+
+/// What proves a call's effect: its marker in a listing, or — for a write whose
+/// arguments carry no marker — any change of the listings taken before it. A call of
+/// a tool that writes nothing is judged by its answer alone.
+pub(super) struct Witness {
+    writes: bool,
+    marker: Option<String>,
+    /// The caller's and the other tenant's listings before the call (marker-less
+    /// writes only).
+    before: Option<(Vec<Value>, Vec<Value>)>,
+}
+
+impl Witness {
+    /// Does the witnessed tool write (so that its effects are read back)?
+    pub fn writes(&self) -> bool {
+        self.writes
+    }
+}
+
+/// The stage of a T3/T6 check: the caller, the other tenant, the caller's write tool,
+/// and whether the other tenant's read-back can observe anything.
+pub(super) struct Stage {
+    pub caller: Side,
+    pub other: Side,
+    /// The caller's write tool (role `write`).
+    pub write: String,
+    /// Can the other tenant's session observe what the caller's session wrote? False
+    /// when separate connections share no state (a stdio process per connection) or
+    /// when the other tenant's list already shows the caller's own writes.
+    pub other_observable: bool,
+}
+
+/// The list tools `tenant` may read (entitled, and some principal may call them).
+fn lists_of(ctx: &Ctx<'_>, tenant: &Tenant) -> Vec<String> {
+    ctx.target
+        .profile
+        .tools_with_role(tenant, Role::List)
+        .into_iter()
+        .filter(|t| tenant.principal_for(t).is_some())
+        .collect()
+}
+
+/// Picks the caller (`caller`, or the first tenant that fits) with a write tool it may
+/// call (with a tenant argument when `tenant_argument`) and a list tool, and another
+/// tenant with a list tool.
+fn cast(
+    ctx: &Ctx<'_>,
+    tenant_argument: bool,
+    caller: Option<&str>,
+) -> Result<(Tenant, Tenant, String), Abort> {
+    let profile = &ctx.target.profile;
+    if profile.tenants.len() < 2 {
+        return Err(Abort::Skip(
+            "the profile lists fewer than two [[tenants]]: there is no other tenant to protect"
+                .into(),
+        ));
+    }
+    let write_of = |t: &Tenant| {
+        profile
+            .tools_with_role(t, Role::Write)
+            .into_iter()
+            .filter(|w| t.principal_for(w).is_some() && ctx.takes_marker(w))
+            .find(|w| {
+                !tenant_argument || profile.tool(w).is_some_and(|s| s.tenant_argument.is_some())
+            })
+    };
+    for a in profile
+        .tenants
+        .iter()
+        .filter(|t| caller.is_none_or(|c| c == t.id))
+    {
+        let Some(write) = write_of(a).filter(|_| !lists_of(ctx, a).is_empty()) else {
+            continue;
+        };
+        if let Some(b) = profile
+            .tenants
+            .iter()
+            .find(|t| t.id != a.id && !lists_of(ctx, t).is_empty())
+        {
+            return Ok((a.clone(), b.clone(), write));
+        }
+    }
+    let whom = caller.map_or("no tenant".to_owned(), |c| format!("tenant {c}"));
+    Err(Abort::Skip(format!(
+        "{whom} has a [tools.X] with role = \"write\"{} whose arguments carry {{marker}}, plus a role = \"list\" tool, beside another tenant with a list tool: effects cannot be proved",
+        if tenant_argument {
+            " and a tenant_argument"
+        } else {
+            ""
+        }
+    )))
+}
+
+impl Stage {
+    /// Opens both sessions (as `caller`, or the first tenant that fits) and proves the
+    /// write tool and the read-back work: a legitimate write by the caller must show in
+    /// the caller's list. Then decides whether the other tenant's read-back can observe
+    /// anything. Neither session sends `tools/list`.
+    pub async fn open(
+        ctx: &mut Ctx<'_>,
+        tenant_argument: bool,
+        caller: Option<&str>,
+    ) -> Result<Self, Abort> {
+        let (a, b, write) = cast(ctx, tenant_argument, caller)?;
+        let caller_conn = ctx.session(&a).await?;
+        let other_conn = ctx.session(&b).await?;
+        let mut stage = Stage {
+            caller: Side {
+                lists: lists_of(ctx, &a),
+                tenant: a,
+                conn: caller_conn,
+            },
+            other: Side {
+                lists: lists_of(ctx, &b),
+                tenant: b,
+                conn: other_conn,
+            },
+            write,
+            other_observable: false,
+        };
+        let control = ctx.marker();
+        let write = stage.write.clone();
+        let args = stage.arguments(ctx, &write, &control);
+        let answer = stage.call(ctx, &write, &write, Value::Object(args)).await?;
+        let (a, b) = (
+            stage.caller.tenant.id.clone(),
+            stage.other.tenant.id.clone(),
+        );
+        let shown = shows(&lists(ctx, &mut stage.caller).await?, &control);
+        if refused(&answer) || !shown {
+            return Err(Abort::Skip(format!(
+                "the control call failed: {write} as {a} with its profile arguments answered {} and its marker {} in {a}'s lists — without a working write and read-back, a refusal proves nothing",
+                answer.describe(),
+                if shown { "shows" } else { "does not show" },
+            )));
+        }
+        // Does a second session of the caller see the control write? Then sessions
+        // share state and the other tenant's read-back is evidence.
+        let mut again = Side {
+            tenant: stage.caller.tenant.clone(),
+            conn: ctx.session(&stage.caller.tenant.clone()).await?,
+            lists: stage.caller.lists.clone(),
+        };
+        let shared = shows(&lists(ctx, &mut again).await?, &control);
+        again.conn.close().await;
+        let case = format!("{b}'s read-back");
+        if !shared {
+            ctx.observe(
+                &case,
+                Outcome::Skip,
+                format!("a second session of {a} sees {a}'s own write, so that {b}'s session can observe writes too"),
+                format!("sessions of this target share no state (e.g. one stdio process per connection): {b}'s read-back would prove nothing, so every case is judged on {a}'s side — an accepted call must show in {a}'s lists, a refused one must not"),
+            );
+        } else if shows(&lists(ctx, &mut stage.other).await?, &control) {
+            ctx.observe(
+                &case,
+                Outcome::Skip,
+                format!("{b}'s lists do not show {a}'s writes"),
+                format!("{b}'s lists show {a}'s legitimate write (a data-layer leak, see T4): a write into {b} cannot be told apart, so every case is judged on {a}'s side"),
+            );
+        } else {
+            stage.other_observable = true;
+        }
+        Ok(stage)
+    }
+
+    /// The profile's arguments for `tool` as the caller, with `marker`.
+    pub fn arguments(&self, ctx: &Ctx<'_>, tool: &str, marker: &str) -> Map<String, Value> {
+        tool_arguments(ctx, tool, &self.caller.tenant.id, marker)
+    }
+
+    /// Calls `name` as the caller with a call token naming `name`, minted for the
+    /// caller's tenant with the action and resource of the tool `canonical` (`name`
+    /// itself, or the tool a variant spells).
+    pub async fn call(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        name: &str,
+        canonical: &str,
+        arguments: Value,
+    ) -> Result<Answer, Abort> {
+        let token = call_token(ctx, &self.caller.tenant, name, canonical).await?;
+        Ok(self
+            .caller
+            .conn
+            .call_tool(name, arguments, token.as_deref())
+            .await?)
+    }
+
+    /// Sends `text` as one raw frame on the caller's session, waiting up to `wait`.
+    /// `token` goes in the profile's header when call tokens travel in one (the frame
+    /// carries its own `_meta` otherwise).
+    pub async fn send_raw(
+        &mut self,
+        ctx: &Ctx<'_>,
+        text: &str,
+        token: Option<&str>,
+        wait: std::time::Duration,
+    ) -> Result<Answer, ClientError> {
+        let tokens = &ctx.target.profile.tokens;
+        match (tokens.placement, token, self.caller.conn.http()) {
+            (Placement::Header, Some(t), Some(h)) => {
+                let header = vec![(tokens.header.clone(), t.to_owned())];
+                Ok(answer_of(h.post(text.as_bytes(), &header, wait).await?))
+            }
+            _ => self.caller.conn.send_raw(text.as_bytes(), wait).await,
+        }
+    }
+
+    /// A `tools/call` frame of `name` with `token` in `_meta` when the profile puts it
+    /// there.
+    pub fn frame(
+        ctx: &Ctx<'_>,
+        id: i64,
+        name: &str,
+        arguments: Value,
+        token: Option<&str>,
+    ) -> Value {
+        let mut params = json!({"name": name, "arguments": arguments});
+        let tokens = &ctx.target.profile.tokens;
+        if let (Placement::Meta, Some(t)) = (tokens.placement, token) {
+            params["_meta"] = json!({ tokens.meta_key.as_str(): t });
+        }
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
+    }
+
+    /// Prepares the judgement of a call of `tool` carrying `marker` (if its arguments
+    /// take one): a marker-less write snapshots both tenants' lists first.
+    pub async fn witness(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        tool: &str,
+        marker: Option<&str>,
+    ) -> Result<Witness, Abort> {
+        let writes = ctx
+            .target
+            .profile
+            .tool(tool)
+            .is_some_and(|t| t.role == Role::Write);
+        let before = if writes && marker.is_none() {
+            let mine = lists(ctx, &mut self.caller).await?;
+            let theirs = if self.other_observable {
+                lists(ctx, &mut self.other).await?
+            } else {
+                Vec::new()
+            };
+            Some((mine, theirs))
+        } else {
+            None
+        };
+        Ok(Witness {
+            writes,
+            marker: marker.map(str::to_owned),
+            before,
+        })
+    }
+
+    /// Reads both tenants back and records the case: `answer` (`None`: no answer came)
+    /// must meet `expect`.
+    pub async fn judge(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        case: &str,
+        answer: Option<&Answer>,
+        witness: &Witness,
+        expect: Expect,
+    ) -> CheckResult {
+        let (a, b) = (self.caller.tenant.id.clone(), self.other.tenant.id.clone());
+        let changed = |now: &[Value], before: Option<&Vec<Value>>| match (&witness.marker, before) {
+            (Some(m), _) => shows(now, m),
+            (None, Some(before)) => before.as_slice() != now,
+            (None, None) => false,
+        };
+        let (mut in_caller, mut in_other) = (false, false);
+        if witness.writes {
+            let mine = lists(ctx, &mut self.caller).await?;
+            in_caller = changed(&mine, witness.before.as_ref().map(|b| &b.0));
+            if self.other_observable {
+                let theirs = lists(ctx, &mut self.other).await?;
+                in_other = changed(&theirs, witness.before.as_ref().map(|b| &b.1));
+            }
+        }
+        let trace = match &witness.marker {
+            Some(m) => format!("the marker {m}"),
+            None => "a change".to_owned(),
+        };
+        let answered = answer.map_or("no answer".into(), Answer::describe);
+        let was_refused = answer.is_none_or(refused);
+        let expected = match expect {
+            Expect::RefusedOrScoped => {
+                format!("refused, or acting on {a} only (the caller's tenant) — never on {b}")
+            }
+            Expect::Refused if witness.writes => {
+                "refused, with no effect in either tenant (read back)".to_owned()
+            }
+            Expect::Refused => "refused".to_owned(),
+        };
+        let (ok, actual) = if in_other {
+            (
+                false,
+                format!(
+                    "{answered}, and {b}'s lists now show {trace}: the call acted on another tenant"
+                ),
+            )
+        } else if was_refused && in_caller {
+            (
+                false,
+                format!(
+                    "{answered}, yet {a}'s lists show {trace}: refused on the wire but carried out anyway"
+                ),
+            )
+        } else if was_refused {
+            let read = if witness.writes {
+                format!("; read back: no trace in {}", self.observed())
+            } else {
+                String::new()
+            };
+            (true, format!("{answered}{read}"))
+        } else if expect == Expect::Refused {
+            let wrote = if in_caller {
+                format!(", and {a}'s lists show {trace}")
+            } else {
+                String::new()
+            };
+            (
+                false,
+                format!(
+                    "accepted: {answered}{wrote} — the server carried out a call it had to refuse"
+                ),
+            )
+        } else if in_caller {
+            (
+                true,
+                format!("{answered}; the write landed in {a} (the caller's tenant) only"),
+            )
+        } else {
+            (
+                false,
+                format!(
+                    "{answered}, but {a}'s lists do not show {trace}: the accepted write went somewhere other than the caller's tenant (presumably the tenant the argument named)"
+                ),
+            )
+        };
+        ctx.must(case, ok, expected, actual);
+        Ok(())
+    }
+
+    fn observed(&self) -> String {
+        if self.other_observable {
+            format!("{} or {}", self.caller.tenant.id, self.other.tenant.id)
+        } else {
+            self.caller.tenant.id.clone()
+        }
+    }
+
+    pub async fn close(self) {
+        self.caller.conn.close().await;
+        self.other.conn.close().await;
+    }
+}
+
+/// The profile's arguments for `tool` as `tenant`, with `marker`, as an object.
+pub(super) fn tool_arguments(
+    ctx: &Ctx<'_>,
+    tool: &str,
+    tenant: &str,
+    marker: &str,
+) -> Map<String, Value> {
+    match ctx.arguments(tool, marker, "", tenant) {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// A call token for `tenant` naming the tool `name` as sent, with the action and
+/// resource of `canonical` (the tool `name` spells, or `name` itself) and a principal
+/// of the tenant that may call `canonical` — else its first principal, for a tool the
+/// tenant is not entitled to. `None` when the server takes no call tokens.
+pub(super) async fn call_token(
+    ctx: &Ctx<'_>,
+    tenant: &Tenant,
+    name: &str,
+    canonical: &str,
+) -> Result<Option<String>, Abort> {
+    let principal = tenant
+        .principal_for(canonical)
+        .or_else(|| tenant.principals().into_iter().next())
+        .map(|p| p.id)
+        .unwrap_or_default();
+    let mut grant = ctx.grant(&tenant.id, &principal, canonical, "");
+    grant.tool = name.to_owned();
+    ctx.mint(&grant).await
+}
+
+/// The [`Answer`] of an HTTP exchange: its first JSON-RPC response.
+fn answer_of(http: HttpAnswer) -> Answer {
+    let message = http
+        .messages
+        .iter()
+        .find(|m| m.get("id").is_some() && (m.get("result").is_some() || m.get("error").is_some()))
+        .cloned();
+    Answer {
+        message,
+        raw: http.body.clone(),
+        http: Some(http),
+    }
+}
+
+/// Does any of `results` mention `marker`?
+fn shows(results: &[Value], marker: &str) -> bool {
+    results.iter().any(|r| mentions(r, marker))
+}
+
+/// Reads `side`'s state through each of its list tools, in its own session (the only
+/// one that sees its writes when connections share no state). A listing that fails is
+/// recorded as a failure and stops the check: nothing can be judged without it.
+pub(super) async fn lists(ctx: &mut Ctx<'_>, side: &mut Side) -> Result<Vec<Value>, Abort> {
+    let mut out = Vec::new();
+    for list in side.lists.clone() {
+        let args = ctx.arguments(&list, "", "", &side.tenant.id);
+        let token = call_token(ctx, &side.tenant, &list, &list).await?;
+        let answer = side.conn.call_tool(&list, args, token.as_deref()).await?;
+        if !answer.succeeded() {
+            let case = format!("read back {} through {list}", side.tenant.id);
+            ctx.must(
+                &case,
+                false,
+                "a successful listing (the read-back channel)",
+                answer.describe(),
+            );
+            return Err(Abort::Skip(format!(
+                "the read-back channel failed: {list} as {} answered {}",
+                side.tenant.id,
+                answer.describe()
+            )));
+        }
+        out.push(answer.result().cloned().unwrap_or(Value::Null));
+    }
+    Ok(out)
+}
+
+/// A case label: the variant's label and the smuggled fields, invisible characters
+/// spelt out.
+fn case_label(label: &str, fields: &Map<String, Value>) -> String {
+    let shown = Value::Object(fields.clone()).to_string();
+    format!("{label}: {}", shorten(&visible(&shown), 90))
+}
+
+/// T3.1: a tenant argument naming another tenant never acts on it.
+pub async fn tenant_argument_untrusted(ctx: &mut Ctx<'_>) -> CheckResult {
+    let mut stage = Stage::open(ctx, true, None).await?;
+    let write = stage.write.clone();
+    let key = tenant_key(ctx, &write);
+    let (a, b) = (
+        stage.caller.tenant.id.clone(),
+        stage.other.tenant.id.clone(),
+    );
+    for (label, named) in [
+        (format!("{key} names the other tenant ({b})"), b.clone()),
+        (
+            format!("{key} names the caller's own tenant ({a})"),
+            a.clone(),
+        ),
+    ] {
+        let m = ctx.marker();
+        let mut args = stage.arguments(ctx, &write, &m);
+        args.insert(key.clone(), json!(named));
+        let witness = stage.witness(ctx, &write, Some(&m)).await?;
+        let answer = stage.call(ctx, &write, &write, Value::Object(args)).await?;
+        stage
+            .judge(
+                ctx,
+                &label,
+                Some(&answer),
+                &witness,
+                Expect::RefusedOrScoped,
+            )
+            .await?;
+    }
+    stage.close().await;
+    Ok(())
+}
+
+/// The write tool's tenant argument (the profile names it).
+fn tenant_key(ctx: &Ctx<'_>, write: &str) -> String {
+    ctx.target
+        .profile
+        .tool(write)
+        .and_then(|s| s.tenant_argument.clone())
+        .unwrap_or_else(|| "tenant_id".into())
+}
+
+/// T3.2: every spelling of a smuggled tenant id, and duplicate keys.
+pub async fn smuggled_id_spellings(ctx: &mut Ctx<'_>) -> CheckResult {
+    let mut stage = Stage::open(ctx, true, None).await?;
+    let write = stage.write.clone();
+    let key = tenant_key(ctx, &write);
+    let (a, b) = (
+        stage.caller.tenant.id.clone(),
+        stage.other.tenant.id.clone(),
+    );
+    for spelling in variants::smuggled_spellings(&b, &a, &key) {
+        let m = ctx.marker();
+        let args = variants::merged(&stage.arguments(ctx, &write, &m), &spelling.value);
+        let witness = stage.witness(ctx, &write, Some(&m)).await?;
+        let answer = stage.call(ctx, &write, &write, Value::Object(args)).await?;
+        let case = case_label(&spelling.label, &spelling.value);
+        stage
+            .judge(ctx, &case, Some(&answer), &witness, Expect::RefusedOrScoped)
+            .await?;
+    }
+    for dup in variants::duplicate_keys(&b, &a, &key) {
+        let m = ctx.marker();
+        let args = Value::Object(stage.arguments(ctx, &write, &m));
+        let token = call_token(ctx, &stage.caller.tenant, &write, &write).await?;
+        let id = stage.caller.conn.next_id();
+        let frame = Stage::frame(ctx, id, &write, args, token.as_deref());
+        let Some(text) = variants::splice_duplicate_key(&frame, &dup) else {
+            continue;
+        };
+        let witness = stage.witness(ctx, &write, Some(&m)).await?;
+        let wait = ctx.target.request_timeout();
+        let answer = stage.send_raw(ctx, &text, token.as_deref(), wait).await?;
+        stage
+            .judge(
+                ctx,
+                &dup.label,
+                Some(&answer),
+                &witness,
+                Expect::RefusedOrScoped,
+            )
+            .await?;
+    }
+    stage.close().await;
+    Ok(())
+}
+
+/// T3.3: arguments that do not match the write tool's `inputSchema` are refused with
+/// no partial effect.
+pub async fn schema_enforced(ctx: &mut Ctx<'_>) -> CheckResult {
+    let mut stage = Stage::open(ctx, false, None).await?;
+    let write = stage.write.clone();
+    let listing = stage.caller.conn.list_all_tools().await?;
+    let Some(schema) = listing
+        .tools
+        .iter()
+        .find(|t| t.get("name").and_then(Value::as_str) == Some(write.as_str()))
+        .and_then(|t| t.get("inputSchema"))
+        .cloned()
+    else {
+        return Err(Abort::Skip(format!(
+            "{write} is not in {}'s tools/list, so its inputSchema is unknown",
+            stage.caller.tenant.id
+        )));
+    };
+    let tenant_argument = ctx
+        .target
+        .profile
+        .tool(&write)
+        .and_then(|s| s.tenant_argument.clone());
+    for violation in schema_violations(&schema, tenant_argument.as_deref()) {
+        let m = ctx.marker();
+        let base = stage.arguments(ctx, &write, &m);
+        let args = violation.apply(&base, &m);
+        let witness = stage.witness(ctx, &write, Some(&m)).await?;
+        let answer = stage.call(ctx, &write, &write, args).await?;
+        stage
+            .judge(
+                ctx,
+                &violation.label,
+                Some(&answer),
+                &witness,
+                Expect::Refused,
+            )
+            .await?;
+    }
+    stage.close().await;
+    Ok(())
+}
+
+/// One way to break a tool's `inputSchema`.
+#[derive(Debug, Clone, PartialEq)]
+struct Violation {
+    label: String,
+    edit: Edit,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Edit {
+    /// Set a property to a value (wrong type, out of range, too long, junk).
+    Set(String, Value),
+    /// Remove a required property.
+    Remove(String),
+    /// Arguments that are not an object at all.
+    Replace(Value),
+}
+
+/// The marker placeholder inside violation values, replaced per case.
+const MARK: &str = "{marker}";
+
+impl Violation {
+    fn new(label: impl Into<String>, edit: Edit) -> Self {
+        Self {
+            label: label.into(),
+            edit,
+        }
+    }
+
+    /// The violating arguments, built on the valid `base`; the marker stays in every
+    /// string the violation leaves, so a partial effect remains visible.
+    fn apply(&self, base: &Map<String, Value>, marker: &str) -> Value {
+        let mut args = base.clone();
+        match &self.edit {
+            Edit::Set(k, v) => {
+                args.insert(k.clone(), with_marker(v, marker));
+            }
+            Edit::Remove(k) => {
+                args.remove(k);
+            }
+            Edit::Replace(v) => return with_marker(v, marker),
+        }
+        Value::Object(args)
+    }
+}
+
+/// `value` with [`MARK`] replaced by `marker` in every string.
+fn with_marker(value: &Value, marker: &str) -> Value {
+    match value {
+        Value::String(s) => Value::String(s.replace(MARK, marker)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| with_marker(v, marker)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), with_marker(v, marker)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The JSON type names a schema property allows.
+fn types_of(prop: &Value) -> Vec<&str> {
+    match prop.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A value of none of `types`, carrying the marker where it can.
+fn wrong_type(types: &[&str]) -> Option<Value> {
+    let candidates = [
+        ("array", json!([MARK])),
+        ("object", json!({"value": MARK})),
+        ("integer", json!(12345)),
+        ("number", json!(1.5)),
+        ("boolean", json!(true)),
+        ("string", json!(MARK)),
+    ];
+    candidates
+        .into_iter()
+        .find(|(t, _)| {
+            // An integer is a number: never offer one where numbers are allowed.
+            let allowed = types.contains(t) || (*t == "integer" && types.contains(&"number"));
+            !allowed
+        })
+        .map(|(_, v)| v)
+}
+
+/// The violations of `schema` the harness knows how to produce: a wrong type for every
+/// typed property, every required property missing, an extra property when
+/// `additionalProperties` is false, strings beyond `maxLength`, numbers outside
+/// `minimum`/`maximum`, values outside an `enum`, nested junk, and arguments that are
+/// not an object. The tenant argument is left alone (T3.1 covers it).
+fn schema_violations(schema: &Value, tenant_argument: Option<&str>) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let empty = Map::new();
+    let props = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    for (name, prop) in props {
+        if Some(name.as_str()) == tenant_argument {
+            continue;
+        }
+        let types = types_of(prop);
+        if !types.is_empty()
+            && let Some(v) = wrong_type(&types)
+        {
+            out.push(Violation::new(
+                format!("{name}: wrong type (schema says {})", types.join(" or ")),
+                Edit::Set(name.clone(), v),
+            ));
+        }
+        if let Some(max) = prop.get("maxLength").and_then(Value::as_u64) {
+            let filler = "x".repeat(max as usize + 1);
+            out.push(Violation::new(
+                format!(
+                    "{name}: {} characters (maxLength {max})",
+                    max + 1 + MARK.len() as u64
+                ),
+                Edit::Set(name.clone(), json!(format!("{MARK}{filler}"))),
+            ));
+        }
+        if let Some(max) = prop.get("maximum").and_then(Value::as_f64) {
+            out.push(Violation::new(
+                format!("{name}: above maximum {max}"),
+                Edit::Set(name.clone(), json!(max + 1.0)),
+            ));
+        }
+        if let Some(min) = prop.get("minimum").and_then(Value::as_f64) {
+            out.push(Violation::new(
+                format!("{name}: below minimum {min}"),
+                Edit::Set(name.clone(), json!(min - 1.0)),
+            ));
+        }
+        if prop.get("enum").is_some() {
+            out.push(Violation::new(
+                format!("{name}: a value outside its enum"),
+                Edit::Set(name.clone(), json!(format!("NOT-IN-ENUM-{MARK}"))),
+            ));
+        }
+    }
+    for r in schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        out.push(Violation::new(
+            format!("required property {r} missing"),
+            Edit::Remove(r.to_owned()),
+        ));
+    }
+    if schema.get("additionalProperties") == Some(&Value::Bool(false)) {
+        out.push(Violation::new(
+            "an extra property (additionalProperties is false)",
+            Edit::Set("mcp_tenancy_extra".into(), json!(MARK)),
+        ));
+        out.push(Violation::new(
+            "nested junk in an extra property",
+            Edit::Set(
+                "mcp_tenancy_junk".into(),
+                json!({"a": [{"b": {"c": [MARK, null, {"$ref": "#"}]}}], "__proto__": {"admin": true}}),
+            ),
+        ));
+    }
+    out.push(Violation::new(
+        "arguments are an array, not an object",
+        Edit::Replace(json!([MARK])),
+    ));
+    out.push(Violation::new(
+        "arguments are a string, not an object",
+        Edit::Replace(json!(MARK)),
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violation_values_carry_the_marker() {
+        assert_eq!(
+            with_marker(&json!({"a": [MARK, 1], "b": "x{marker}y"}), "m1"),
+            json!({"a": ["m1", 1], "b": "xm1y"})
+        );
+    }
+
+    #[test]
+    fn violations_cover_the_notes_schema() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "tenant_id": {"type": "string", "maxLength": 128},
+                "title": {"type": "string", "minLength": 1, "maxLength": 200},
+                "body": {"type": "string", "maxLength": 10000}
+            },
+            "required": ["title"],
+            "additionalProperties": false
+        });
+        let v = schema_violations(&schema, Some("tenant_id"));
+        let labels: Vec<&str> = v.iter().map(|v| v.label.as_str()).collect();
+        assert!(labels.contains(&"title: wrong type (schema says string)"));
+        assert!(labels.contains(&"required property title missing"));
+        assert!(labels.contains(&"an extra property (additionalProperties is false)"));
+        assert!(!labels.iter().any(|l| l.starts_with("tenant_id")));
+        let base = json!({"title": "m"}).as_object().cloned().unwrap();
+        let long = v.iter().find(|v| v.label.starts_with("title: 2")).unwrap();
+        let args = long.apply(&base, "mk");
+        let title = args["title"].as_str().unwrap();
+        assert!(title.starts_with("mk") && title.len() == 2 + 201);
+        let missing = v.iter().find(|v| v.label.contains("missing")).unwrap();
+        assert_eq!(missing.apply(&base, "mk"), json!({}));
+        let wrong = v
+            .iter()
+            .find(|v| v.label.starts_with("title: wrong"))
+            .unwrap();
+        assert_eq!(wrong.apply(&base, "mk"), json!({"title": ["mk"]}));
+    }
+
+    #[test]
+    fn wrong_types_avoid_every_allowed_type() {
+        assert_eq!(wrong_type(&["array"]), Some(json!({"value": MARK})));
+        assert_eq!(wrong_type(&["string"]), Some(json!([MARK])));
+        assert_eq!(
+            wrong_type(&["number", "array", "object"]),
+            Some(json!(true))
+        );
+    }
+}
