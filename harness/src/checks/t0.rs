@@ -457,12 +457,35 @@ async fn origin_cases(ctx: &mut Ctx<'_>, conn: &mut Conn) -> CheckResult {
     Ok(())
 }
 
-/// The `_meta` envelope of a 2026-07-28 request.
-fn envelope() -> Value {
-    json!({
-        "io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
-        "io.modelcontextprotocol/clientCapabilities": {}
-    })
+/// Skips the check unless `server/discover` shows the target speaks 2026-07-28.
+pub(crate) async fn require_stateless(
+    h: &crate::client::http::HttpConn,
+    timeout: std::time::Duration,
+) -> Result<(), Abort> {
+    let discover = json!({"jsonrpc": "2.0", "id": 401, "method": "server/discover",
+        "params": {"_meta": crate::client::stateless_meta()}});
+    let answer = h
+        .post(
+            discover.to_string().as_bytes(),
+            &[header("Mcp-Method", "server/discover")],
+            timeout,
+        )
+        .await?;
+    let speaks = answer
+        .messages
+        .iter()
+        .filter_map(|m| m.get("result")?.get("supportedVersions")?.as_array())
+        .flatten()
+        .any(|v| v == STATELESS_VERSION);
+    if speaks {
+        Ok(())
+    } else {
+        Err(Abort::Skip(format!(
+            "the target does not speak {STATELESS_VERSION}: server/discover answered HTTP {} {}",
+            answer.status,
+            shorten(answer.body.trim(), 120)
+        )))
+    }
 }
 
 /// T0.5: under 2026-07-28, `Mcp-Method` / `Mcp-Name` must agree with the body.
@@ -478,29 +501,10 @@ pub async fn standard_headers(ctx: &mut Ctx<'_>) -> CheckResult {
     h.protocol_version = Some(STATELESS_VERSION.into());
     let body = |id: i64, method: &str, params: Value| {
         let mut params = params;
-        params["_meta"] = envelope();
+        params["_meta"] = crate::client::stateless_meta();
         json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()
     };
-    let discover = h
-        .post(
-            body(401, "server/discover", json!({})).as_bytes(),
-            &[header("Mcp-Method", "server/discover")],
-            timeout,
-        )
-        .await?;
-    let speaks = discover
-        .messages
-        .iter()
-        .filter_map(|m| m.get("result")?.get("supportedVersions")?.as_array())
-        .flatten()
-        .any(|v| v == STATELESS_VERSION);
-    if !speaks {
-        return Err(Abort::Skip(format!(
-            "the target does not speak {STATELESS_VERSION}: server/discover answered HTTP {} {}",
-            discover.status,
-            shorten(discover.body.trim(), 120)
-        )));
-    }
+    require_stateless(h, timeout).await?;
 
     let list = body(402, "tools/list", json!({}));
     let control = h

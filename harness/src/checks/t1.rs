@@ -592,29 +592,8 @@ async fn stateless_listing(
     let mut conn = ctx.connect(&tenant.id, Some(tenant)).await?;
     let h = conn.http().expect("T1.5 runs on HTTP only");
     h.protocol_version = Some(STATELESS_VERSION.into());
+    super::t0::require_stateless(h, timeout).await?;
     let header = |name: &str, value: &str| (name.to_owned(), value.to_owned());
-    let discover = json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover",
-        "params": {"_meta": crate::client::stateless_meta()}});
-    let answer = h
-        .post(
-            discover.to_string().as_bytes(),
-            &[header("Mcp-Method", "server/discover")],
-            timeout,
-        )
-        .await?;
-    let speaks = answer
-        .messages
-        .iter()
-        .filter_map(|m| m.get("result")?.get("supportedVersions")?.as_array())
-        .flatten()
-        .any(|v| v == STATELESS_VERSION);
-    if !speaks {
-        return Err(Abort::Skip(format!(
-            "the target does not speak {STATELESS_VERSION}: server/discover answered HTTP {} {}",
-            answer.status,
-            shorten(answer.body.trim(), 120)
-        )));
-    }
     let (mut names, mut scopes) = (Vec::new(), Vec::new());
     let mut cursor: Option<String> = None;
     for page in 0..crate::client::MAX_PAGES {

@@ -18,7 +18,6 @@
 //! with T6, which judges refusals the same way.
 
 use super::{Abort, CheckResult, Ctx};
-use crate::client::http::HttpAnswer;
 use crate::client::{Answer, ClientError, Conn, mentions, shorten};
 use crate::model::Outcome;
 use crate::profile::{Placement, Role, Tenant};
@@ -249,7 +248,9 @@ impl Stage {
         match (tokens.placement, token, self.caller.conn.http()) {
             (Placement::Header, Some(t), Some(h)) => {
                 let header = vec![(tokens.header.clone(), t.to_owned())];
-                Ok(answer_of(h.post(text.as_bytes(), &header, wait).await?))
+                Ok(Conn::answer_of(
+                    h.post(text.as_bytes(), &header, wait).await?,
+                ))
             }
             _ => self.caller.conn.send_raw(text.as_bytes(), wait).await,
         }
@@ -438,20 +439,6 @@ pub(super) async fn call_token(
     let mut grant = ctx.grant(&tenant.id, &principal, canonical, "");
     grant.tool = name.to_owned();
     ctx.mint(&grant).await
-}
-
-/// The [`Answer`] of an HTTP exchange: its first JSON-RPC response.
-fn answer_of(http: HttpAnswer) -> Answer {
-    let message = http
-        .messages
-        .iter()
-        .find(|m| m.get("id").is_some() && (m.get("result").is_some() || m.get("error").is_some()))
-        .cloned();
-    Answer {
-        message,
-        raw: http.body.clone(),
-        http: Some(http),
-    }
 }
 
 /// Does any of `results` mention `marker`?
