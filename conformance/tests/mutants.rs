@@ -13,10 +13,9 @@ use mcp_tenancy::model::{CheckResult, Outcome};
 use mcp_tenancy::profile::Profile;
 use mcp_tenancy::runner;
 use mcp_tenancy_server::core::mutants::MUTANTS;
-use std::path::Path;
 
 fn profile(mutant: Option<&str>) -> Profile {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("targets/reference-http.toml");
+    let path = mcp_tenancy_conformance::reference_profile("http");
     let mut profile = Profile::load(&path).unwrap_or_else(|e| panic!("{e}"));
     if let Some(name) = mutant {
         profile
@@ -110,7 +109,7 @@ fn every_mutant_fails_its_property_and_the_clean_server_fails_none() {
             rows.join("\n")
         );
         println!("{matrix}");
-        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/mutation-matrix.md");
+        let out = mcp_tenancy_conformance::workspace_root().join("target/mutation-matrix.md");
         let _ = std::fs::write(out, &matrix);
         assert!(clean_failures.is_empty(), "the clean server failed: {clean_failures:#?}");
         assert!(uncaught.is_empty(), "mutants the suite did not catch: {uncaught:#?}\n{matrix}");

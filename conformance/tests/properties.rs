@@ -29,11 +29,8 @@ use std::sync::OnceLock;
 const CASES: u32 = 24;
 
 fn profile_path() -> PathBuf {
-    std::env::var_os("MCP_TENANCY_TARGET")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("targets/reference-stdio.toml")
-        })
+    mcp_tenancy_conformance::path_from_env("MCP_TENANCY_TARGET")
+        .unwrap_or_else(|| mcp_tenancy_conformance::reference_profile("stdio"))
 }
 
 fn runtime() -> tokio::runtime::Runtime {

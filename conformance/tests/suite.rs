@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo test -p mcp-tenancy-conformance                      # the reference server, stdio + HTTP
-//! MCP_TENANCY_TARGET=my-server.toml cargo test -p mcp-tenancy-conformance
+//! MCP_TENANCY_TARGET=my-server.toml cargo test -p mcp-tenancy-conformance   # relative to the workspace root
 //! MCP_TENANCY_EXPECTED_FAILURES=known.toml MCP_TENANCY_TARGET=… cargo test -p mcp-tenancy-conformance
 //! cargo test -p mcp-tenancy-conformance -- T0.3              # the usual name filter
 //! ```
@@ -18,19 +18,16 @@ use mcp_tenancy::expected::ExpectedFailures;
 use mcp_tenancy::model::{CheckResult, Outcome};
 use mcp_tenancy::profile::Profile;
 use mcp_tenancy::runner;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 fn profiles() -> Vec<PathBuf> {
-    match std::env::var_os("MCP_TENANCY_TARGET") {
-        Some(p) => vec![PathBuf::from(p)],
-        None => {
-            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("targets");
-            vec![
-                dir.join("reference-stdio.toml"),
-                dir.join("reference-http.toml"),
-            ]
-        }
+    match mcp_tenancy_conformance::path_from_env("MCP_TENANCY_TARGET") {
+        Some(p) => vec![p],
+        None => vec![
+            mcp_tenancy_conformance::reference_profile("stdio"),
+            mcp_tenancy_conformance::reference_profile("http"),
+        ],
     }
 }
 
@@ -83,10 +80,11 @@ fn verdict(result: &CheckResult, expected: Option<&str>) -> Result<Completion, F
 
 fn main() {
     let args = Arguments::from_args();
-    let expected = std::env::var_os("MCP_TENANCY_EXPECTED_FAILURES").map(|p| {
-        ExpectedFailures::load(Path::new(&p))
-            .unwrap_or_else(|e| panic!("MCP_TENANCY_EXPECTED_FAILURES: {e}"))
-    });
+    let expected =
+        mcp_tenancy_conformance::path_from_env("MCP_TENANCY_EXPECTED_FAILURES").map(|p| {
+            ExpectedFailures::load(&p)
+                .unwrap_or_else(|e| panic!("MCP_TENANCY_EXPECTED_FAILURES: {e}"))
+        });
     let expected = Arc::new(expected);
     let mut trials = Vec::new();
     for path in profiles() {

@@ -24,8 +24,7 @@ use std::process::Stdio;
 use std::time::Duration;
 use stdio::{StdioConn, Tail};
 use token::TokenMinter;
-use tokio::io::AsyncReadExt;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::sync::Mutex;
 
 /// The protocol revisions the harness speaks, newest last.
@@ -193,9 +192,19 @@ pub fn shorten(s: &str, max: usize) -> String {
     }
 }
 
+/// A child process that is killed and reaped when dropped.
+struct OwnedChild(std::process::Child);
+
+impl Drop for OwnedChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A launched HTTP server.
 struct Launched {
-    child: Child,
+    child: OwnedChild,
     url: String,
     stderr: Tail,
 }
@@ -392,7 +401,7 @@ impl Target {
     pub async fn server_exit(&self) -> Option<ClientError> {
         let mut guard = self.http_server.lock().await;
         let launched = guard.as_mut()?;
-        match launched.child.try_wait() {
+        match launched.child.0.try_wait() {
             Ok(Some(status)) => Some(ClientError::Exited {
                 status: status.to_string(),
                 stderr_tail: launched.stderr.text(),
@@ -417,7 +426,7 @@ impl Target {
         }
         let mut guard = self.http_server.lock().await;
         if let Some(l) = guard.as_mut()
-            && matches!(l.child.try_wait(), Ok(None))
+            && matches!(l.child.0.try_wait(), Ok(None))
         {
             return Ok(l.url.clone());
         }
@@ -427,22 +436,25 @@ impl Target {
         let (program, args) = command
             .split_first()
             .expect("validated: command is not empty");
-        let mut child = Command::new(program)
+        // A std process and a std thread draining its stderr: the server outlives any
+        // one tokio runtime (tests drive one target from several), and a server whose
+        // stderr pipe nobody drains would block on its next log line.
+        let mut child = std::process::Command::new(program)
             .args(args)
             .current_dir(self.cwd())
             .envs(self.env(Some(port)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
             .spawn()
             .map_err(|e| ClientError::Launch(format!("cannot start {program:?}: {e}")))?;
         let tail = Tail::default();
         if let Some(mut stderr) = child.stderr.take() {
             let tail = tail.clone();
-            tokio::spawn(async move {
+            std::thread::spawn(move || {
+                use std::io::Read;
                 let mut buf = [0u8; 4096];
-                while let Ok(n) = stderr.read(&mut buf).await {
+                while let Ok(n) = stderr.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
@@ -450,9 +462,10 @@ impl Target {
                 }
             });
         }
+        let mut child = OwnedChild(child);
         let deadline = tokio::time::Instant::now() + Duration::from_millis(target.ready_timeout_ms);
         loop {
-            if let Ok(Some(status)) = child.try_wait() {
+            if let Ok(Some(status)) = child.0.try_wait() {
                 return Err(ClientError::Exited {
                     status: status.to_string(),
                     stderr_tail: tail.text(),
@@ -558,9 +571,8 @@ impl Target {
 
     /// Stops a launched server.
     pub async fn shutdown(&self) {
-        if let Some(mut l) = self.http_server.lock().await.take() {
-            let _ = l.child.kill().await;
-        }
+        // Dropping the server kills and reaps it.
+        self.http_server.lock().await.take();
     }
 }
 
