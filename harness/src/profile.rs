@@ -74,6 +74,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
+    /// Another profile (path relative to this file) this one starts from: each
+    /// top-level table or value given here replaces the base's of the same name.
+    #[serde(default)]
+    pub extends: Option<String>,
     /// Display name in reports.
     pub name: String,
     pub target: Target,
@@ -440,10 +444,15 @@ impl Profile {
     /// Parses profile text; `path` is used for messages and relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ProfileError> {
         let shown = path.display().to_string();
-        let mut profile: Profile = toml::from_str(text).map_err(|e| ProfileError::Parse {
+        let parse_error = |e: toml::de::Error| ProfileError::Parse {
             path: shown.clone(),
             message: e.to_string().trim_end().to_owned(),
-        })?;
+        };
+        let own: toml::Table = toml::from_str(text).map_err(parse_error)?;
+        let mut profile: Profile = match own.get("extends").and_then(toml::Value::as_str) {
+            None => toml::from_str(text).map_err(parse_error)?,
+            Some(base) => Self::extend(text, own.clone(), path, base)?,
+        };
         profile.path = path.to_path_buf();
         let invalid = |message: String| ProfileError::Invalid {
             path: shown.clone(),
@@ -591,6 +600,56 @@ impl Profile {
             .filter(|(name, spec)| spec.role == role && tenant.entitled(name))
             .map(|(name, _)| name.clone())
             .collect()
+    }
+
+    /// Merges `own` (the text of `path`) over the profile `base` names. The base is
+    /// first validated on its own, so its errors name its lines; a misspelt field in
+    /// this file is reported with its line too.
+    fn extend(
+        text: &str,
+        own: toml::Table,
+        path: &Path,
+        base: &str,
+    ) -> Result<Profile, ProfileError> {
+        let shown = path.display().to_string();
+        let base_path = path.parent().unwrap_or(Path::new(".")).join(base);
+        let base_profile = Profile::load(&base_path)?;
+        if base_profile.extends.is_some() {
+            return Err(ProfileError::Invalid {
+                path: shown,
+                message: format!(
+                    "{base} extends another profile itself: one level of `extends` only"
+                ),
+            });
+        }
+        let base_text =
+            std::fs::read_to_string(&base_path).map_err(|source| ProfileError::Read {
+                path: base_path.display().to_string(),
+                source,
+            })?;
+        let mut merged: toml::Table =
+            toml::from_str(&base_text).map_err(|e| ProfileError::Parse {
+                path: base_path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        for (key, value) in own {
+            merged.insert(key, value);
+        }
+        toml::Value::Table(merged)
+            .try_into()
+            .map_err(|merged_error: toml::de::Error| {
+                // This file alone locates an unknown field by line; otherwise say what the
+                // merge found.
+                let alone = toml::from_str::<Profile>(text).err().map(|e| e.to_string());
+                let message = match alone {
+                    Some(m) if m.contains("unknown field") || m.contains("unknown variant") => m,
+                    _ => format!("{} (after merging over {base})", merged_error.message()),
+                };
+                ProfileError::Parse {
+                    path: shown,
+                    message: message.trim_end().to_owned(),
+                }
+            })
     }
 
     /// The directory relative paths resolve against (absolute).
@@ -842,5 +901,30 @@ tenant_argument = "tenant_id"
             "a/b/x:9"
         );
         assert_eq!(expand("plain", None), "plain");
+    }
+
+    #[test]
+    fn extends_replaces_top_level_tables_and_keeps_line_numbers_for_typos() {
+        let dir = std::env::temp_dir().join(format!("mcpt-extends-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = "name = \"base\"\n[target]\ntransport = \"http\"\nurl = \"http://127.0.0.1:1/mcp\"\n\n[[tenants]]\nid = \"acme\"\ntools = [\"t\"]\n";
+        std::fs::write(dir.join("base.toml"), base).unwrap();
+        let child = "extends = \"base.toml\"\nname = \"child\"\n[target]\ntransport = \"stdio\"\ncommand = [\"srv\"]\n";
+        let p = Profile::parse(child, &dir.join("child.toml")).unwrap();
+        assert_eq!(
+            (p.name.as_str(), p.target.transport),
+            ("child", Transport::Stdio)
+        );
+        assert_eq!(p.target.url, None, "[target] is replaced, not merged");
+        assert_eq!(
+            p.tenants[0].id, "acme",
+            "untouched tables come from the base"
+        );
+        let typo = child.replace("command", "comand");
+        let err = Profile::parse(&typo, &dir.join("child.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 5") && err.contains("comand"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
