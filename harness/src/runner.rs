@@ -8,6 +8,20 @@ use crate::profile::Transport;
 use crate::timefmt;
 use std::time::{Duration, Instant, SystemTime};
 
+/// The case recorded when the target crashed, hung or could not be reached mid-check.
+pub const CASE_TARGET_UP: &str = "the target stays up and answers";
+/// The case recorded when a launched server process died during a check.
+pub const CASE_SERVER_UP: &str = "the server process stays up";
+
+/// Did `result` fail on an observation of its property, not (only) because the target
+/// crashed or hung?
+pub fn failed_on_property(result: &CheckResult) -> bool {
+    result.outcome == Outcome::Fail
+        && result.details.iter().any(|o| {
+            o.outcome == Outcome::Fail && o.case != CASE_TARGET_UP && o.case != CASE_SERVER_UP
+        })
+}
+
 /// How long one check may run before it counts as hung.
 pub const CHECK_DEADLINE: Duration = Duration::from_secs(300);
 
@@ -71,7 +85,7 @@ pub async fn run_check(target: &Target, def: &'static CheckDef) -> CheckResult {
         Ok(()) => {}
         Err(Abort::Skip(reason)) => skip_reason = Some(reason),
         Err(Abort::Client(e)) => ctx.must(
-            "the target stays up and answers",
+            CASE_TARGET_UP,
             false,
             "answers within the time limit",
             e.to_string(),
@@ -79,7 +93,7 @@ pub async fn run_check(target: &Target, def: &'static CheckDef) -> CheckResult {
     }
     if let Some(e) = target.server_exit().await {
         ctx.must(
-            "the server process stays up",
+            CASE_SERVER_UP,
             false,
             "still running after the check",
             e.to_string(),

@@ -206,7 +206,10 @@ impl Core {
         let bytes = URL_SAFE_NO_PAD
             .decode(cursor)
             .map_err(|_| ListError::InvalidCursor)?;
-        let (offset, tag) = bytes.split_at_checked(4).ok_or(ListError::InvalidCursor)?;
+        if bytes.len() != 4 + 16 {
+            return Err(ListError::InvalidCursor);
+        }
+        let (offset, tag) = bytes.split_at(4);
         let offset = u32::from_be_bytes(offset.try_into().map_err(|_| ListError::InvalidCursor)?);
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.cursor_key).expect("any key length");
         mac.update(tenant.as_bytes());
@@ -305,10 +308,14 @@ impl Core {
                 None => ToolResult::error("note not found"),
             },
             ToolKind::Charge => {
+                // The schema admits 5.0 as an integer: take the number's integral value.
                 let amount = args
                     .get("amount_cents")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0);
+                    .and_then(|v| {
+                        v.as_u64()
+                            .or_else(|| v.as_f64().filter(|f| *f >= 1.0).map(|f| f as u64))
+                    })
+                    .unwrap_or_default();
                 let charge = self
                     .store
                     .charge(scope, call.principal(), amount, s("currency"));

@@ -7,8 +7,8 @@
 //! - authenticates EVERY request: `Authorization: Bearer <session token>`, verified
 //!   against the policy (401 with `WWW-Authenticate` when missing or invalid), and
 //!   attaches the [`Session`] for the handler;
-//! - binds each `Mcp-Session-Id` to the tenant that opened it: presented with another
-//!   tenant's bearer, the session reads as unknown (404), so a session id alone
+//! - binds each `Mcp-Session-Id` to the tenant and principal that opened it: presented
+//!   with anyone else's bearer, the session reads as unknown (404), so a session id alone
 //!   authorises nothing and reveals nothing.
 //!
 //! Sessions, `MCP-Protocol-Version`, `Mcp-Method`/`Mcp-Name` header checks and SSE are
@@ -41,8 +41,8 @@ pub struct Guard {
     allowed_origins: Vec<String>,
     max_message_bytes: usize,
     core: Arc<Core>,
-    /// `Mcp-Session-Id` → the tenant whose bearer opened it.
-    sessions: Mutex<HashMap<String, String>>,
+    /// `Mcp-Session-Id` → the (tenant, principal) whose bearer opened it.
+    sessions: Mutex<Bindings>,
 }
 
 impl Guard {
@@ -55,8 +55,48 @@ impl Guard {
         }
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, Bindings> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Session bindings, bounded: past [`Bindings::MAX`] the oldest binding is dropped (its
+/// session then reads as unknown), so abandoned sessions cannot grow memory forever.
+#[derive(Default)]
+struct Bindings {
+    by_id: HashMap<String, (String, String, u64)>,
+    next: u64,
+}
+
+impl Bindings {
+    const MAX: usize = 65_536;
+
+    fn insert(&mut self, id: &str, tenant: &str, principal: &str) {
+        if self.by_id.len() >= Self::MAX
+            && let Some(oldest) = self
+                .by_id
+                .iter()
+                .min_by_key(|(_, v)| v.2)
+                .map(|(k, _)| k.clone())
+        {
+            self.by_id.remove(&oldest);
+        }
+        self.next += 1;
+        self.by_id.insert(
+            id.to_owned(),
+            (tenant.to_owned(), principal.to_owned(), self.next),
+        );
+    }
+
+    /// Is `id` bound to someone other than `session`'s tenant and principal?
+    fn foreign(&self, id: &str, session: &Session) -> bool {
+        self.by_id
+            .get(id)
+            .is_some_and(|(t, p, _)| t != session.tenant() || p != session.principal())
+    }
+
+    fn remove(&mut self, id: &str) {
+        self.by_id.remove(id);
     }
 }
 
@@ -217,18 +257,15 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     if let Some(id) = &session_id
-        && guard
-            .sessions()
-            .get(id)
-            .is_some_and(|tenant| tenant != session.tenant())
+        && guard.sessions().foreign(id, &session)
     {
         tracing::info!(
             tenant = session.tenant(),
-            "session id presented with another tenant's bearer"
+            "session id presented with another tenant's or principal's bearer"
         );
         return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
     }
-    let tenant = session.tenant().to_owned();
+    let opener = (session.tenant().to_owned(), session.principal().to_owned());
     let (mut parts, body) = request.into_parts();
     parts.extensions.insert(session);
     if parts.method != Method::POST {
@@ -269,7 +306,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
     {
-        guard.sessions().insert(issued.to_owned(), tenant);
+        guard.sessions().insert(issued, &opener.0, &opener.1);
     }
     response
 }
