@@ -282,7 +282,7 @@ impl Core {
         };
         let tool = authorized.tool();
         if !policy.is(Mutant::SchemaNotEnforced)
-            && let Err(e) = schema::validate(&tool.input_schema, &Value::Object(args.clone()))
+            && let Err(e) = schema::validate_arguments(&tool.input_schema, args)
         {
             return Ok(ToolResult::error(format!(
                 "Invalid arguments for {}: {e}",

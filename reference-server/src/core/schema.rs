@@ -72,6 +72,23 @@ pub fn validate(schema: &Value, value: &Value) -> Result<(), SchemaError> {
     validate_at(schema, value, &mut String::new())
 }
 
+/// Validates a `tools/call`'s arguments (an object) against a tool's `inputSchema`
+/// without copying them.
+pub fn validate_arguments(
+    schema: &Value,
+    arguments: &Map<String, Value>,
+) -> Result<(), SchemaError> {
+    let Some(schema) = schema.as_object() else {
+        return Ok(());
+    };
+    if let Some(ty) = schema.get("type")
+        && ty != "object"
+    {
+        return fail("", format!("expected {ty}, found object"));
+    }
+    check_object(schema, arguments, &mut String::new())
+}
+
 fn fail(path: &str, message: impl Into<String>) -> Result<(), SchemaError> {
     Err(SchemaError {
         path: path.to_owned(),
@@ -253,6 +270,12 @@ mod tests {
     fn accepts_matching_arguments() {
         let args = json!({"title": "abc", "n": 3, "tags": ["x"], "currency": "EUR"});
         assert_eq!(validate(&schema(), &args), Ok(()));
+        assert_eq!(validate_arguments(&schema(), args.as_object().unwrap()), Ok(()));
+        let bad = json!({"title": ""});
+        assert_eq!(
+            validate_arguments(&schema(), bad.as_object().unwrap()).unwrap_err().to_string(),
+            "/title: must be at least 1 characters"
+        );
     }
 
     #[test]
