@@ -105,6 +105,7 @@ fn abort(e: Abort) -> TestCaseError {
     TestCaseError::fail(match e {
         Abort::Skip(reason) => format!("cannot run: {reason}"),
         Abort::Client(e) => e.to_string(),
+        Abort::ControlFailed => "a control call failed (the transcript shows it)".into(),
     })
 }
 

@@ -84,6 +84,8 @@ pub async fn run_check(target: &Target, def: &'static CheckDef) -> CheckResult {
     match body {
         Ok(()) => {}
         Err(Abort::Skip(reason)) => skip_reason = Some(reason),
+        // Already recorded as a failed observation.
+        Err(Abort::ControlFailed) => {}
         Err(Abort::Client(e)) => ctx.must(
             CASE_TARGET_UP,
             false,

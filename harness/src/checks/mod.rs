@@ -32,6 +32,9 @@ pub enum Abort {
     Skip(String),
     /// The target crashed, hung, or could not be reached.
     Client(ClientError),
+    /// A control step (a valid call the profile says works) failed against the target;
+    /// the failure is already recorded as an observation, so the check fails.
+    ControlFailed,
 }
 
 impl From<ClientError> for Abort {

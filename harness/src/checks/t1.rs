@@ -3,7 +3,9 @@
 //! concurrency, after a revocation, and for its cache scope.
 
 use super::{Abort, CheckResult, Ctx};
-use crate::client::{Conn, LATEST_SESSION_VERSION, Listing, STATELESS_VERSION, shorten};
+use crate::client::{
+    ClientError, Conn, LATEST_SESSION_VERSION, Listing, STATELESS_VERSION, shorten,
+};
 use crate::model::Outcome;
 use crate::profile::{Tenant, expand};
 use serde_json::{Value, json};
@@ -241,6 +243,23 @@ pub async fn no_foreign_tool_anywhere(ctx: &mut Ctx<'_>) -> CheckResult {
             );
             continue;
         }
+        // A listing that failed or read no page shows nothing — and proves nothing.
+        if mine.problem.is_some() || mine.pages == 0 {
+            let problem = mine
+                .problem
+                .clone()
+                .unwrap_or_else(|| "no page was listed".into());
+            ctx.must(
+                &format!("{}'s listing shows no foreign tool", me.id),
+                false,
+                "a complete listing (every page) to inspect",
+                format!(
+                    "the listing broke off after {} page(s): {problem}",
+                    mine.pages
+                ),
+            );
+            continue;
+        }
         let found = leaks(mine, &foreign, &theirs.tools);
         ctx.must(
             &format!("{}'s listing shows no foreign tool", me.id),
@@ -364,9 +383,9 @@ pub async fn concurrent_lists_apart(ctx: &mut Ctx<'_>) -> CheckResult {
             }));
         }
         for task in tasks {
-            let (i, conn, listing) = task
-                .await
-                .map_err(|e| Abort::Skip(format!("a listing task failed: {e}")))?;
+            let (i, conn, listing) = task.await.map_err(|e| {
+                Abort::Client(ClientError::Launch(format!("a listing task failed: {e}")))
+            })?;
             let listing = listing?;
             sessions.push((i, conn));
             seen[i] += 1;

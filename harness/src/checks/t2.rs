@@ -387,7 +387,7 @@ async fn read_another_record(
         let answer = conn.call_tool(write, args, token.as_deref()).await?;
         records.push((record_id(&answer), marker));
     }
-    let [(Some(id1), _), (Some(id2), secret)] = records.as_slice() else {
+    let [(Some(id1), own), (Some(id2), secret)] = records.as_slice() else {
         ctx.observe(
             &format!("a {read} token for one record used for another"),
             Outcome::Skip,
@@ -397,6 +397,27 @@ async fn read_another_record(
         return Ok(());
     };
     let token = ctx.token_for(a, &read, id1).await?;
+    // Control: the token reads the record it names — otherwise a refusal of the other
+    // record proves nothing about the resource check.
+    let args = ctx.arguments(&read, "", id1, &a.id);
+    let control = conn.call_tool(&read, args, token.as_deref()).await?;
+    let works = control.succeeded() && control.mentions(own);
+    ctx.must(
+        &format!("control: a {read} token for {id1} reads {id1}"),
+        works,
+        format!("succeeds and shows {id1}'s content"),
+        if works {
+            "it does".to_owned()
+        } else {
+            format!(
+                "{} — the read tool refuses even a correctly scoped token, so the resource check cannot be judged",
+                control.describe()
+            )
+        },
+    );
+    if !works {
+        return Ok(());
+    }
     let args = ctx.arguments(&read, "", id2, &a.id);
     let answer = conn.call_tool(&read, args, token.as_deref()).await?;
     let disclosed = answer.mentions(secret);

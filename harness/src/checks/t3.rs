@@ -175,11 +175,20 @@ impl Stage {
         );
         let shown = shows(&lists(ctx, &mut stage.caller).await?, &control);
         if refused(&answer) || !shown {
-            return Err(Abort::Skip(format!(
-                "the control call failed: {write} as {a} with its profile arguments answered {} and its marker {} in {a}'s lists — without a working write and read-back, a refusal proves nothing",
+            // The profile says this write works; the target disagrees. That is a failure
+            // of the target (or of the profile), never a reason to pass quietly.
+            let actual = format!(
+                "{} and its marker {} in {a}'s lists — without a working write and read-back, no refusal proves anything",
                 answer.describe(),
                 if shown { "shows" } else { "does not show" },
-            )));
+            );
+            ctx.must(
+                &format!("control: a valid {write} call by {a} takes effect"),
+                false,
+                "succeeds, and the read-back shows it",
+                actual,
+            );
+            return Err(Abort::ControlFailed);
         }
         // Does a second session of the caller see the control write? Then sessions
         // share state and the other tenant's read-back is evidence.

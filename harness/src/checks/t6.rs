@@ -9,8 +9,8 @@
 
 use super::t3::{Expect, Stage, call_token, refused};
 use super::{Abort, CheckResult, Ctx};
-use crate::client::Answer;
-use crate::model::Direction;
+use crate::client::{Answer, ClientError};
+use crate::model::{Direction, Outcome};
 use crate::profile::Tenant;
 use crate::variants::{self, visible};
 use serde_json::Value;
@@ -107,7 +107,9 @@ pub async fn unlisted_tool_refused(ctx: &mut Ctx<'_>) -> CheckResult {
         }
         let mut stage = match Stage::open(ctx, false, Some(&tenant.id)).await {
             Ok(stage) => stage,
-            Err(Abort::Skip(_)) => continue,
+            // A genuine skip (the profile lacks what the case needs), or a failed
+            // control that is already recorded as a failure of this check.
+            Err(Abort::Skip(_) | Abort::ControlFailed) => continue,
             Err(e) => return Err(e),
         };
         callers += 1;
@@ -259,7 +261,7 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
                     chosen = Some((stage, tool));
                     break;
                 }
-                Err(Abort::Skip(_)) => continue,
+                Err(Abort::Skip(_) | Abort::ControlFailed) => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -297,10 +299,16 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     let batch = Value::Array(vec![allowed.frame.clone(), bad.frame.clone()]).to_string();
     let witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
     let from = ctx.transcript.frames().len();
-    let direct = stage
+    // No answer (a server may ignore batches) is judged by the read-back alone; a crash
+    // ends the check as a failure.
+    let direct = match stage
         .send_raw(ctx, &batch, bad.token.as_deref(), wait)
         .await
-        .ok();
+    {
+        Ok(answer) => Some(answer),
+        Err(ClientError::Timeout { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
     let answer = forbidden_answer(ctx, from, direct, bad.id);
     stage
         .judge(
@@ -312,7 +320,18 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
         )
         .await?;
 
-    // 3. Pipelined: three frames written back to back before any answer is read.
+    // 3. Pipelined: three frames written back to back before any answer is read. Over
+    // HTTP one request carries one message, so there is no pipelining to test there.
+    if stage.caller.conn.http().is_some() {
+        ctx.observe(
+            &format!("{forbidden} pipelined between two {write} calls"),
+            Outcome::Skip,
+            "refused, with no effect",
+            "skipped: over Streamable HTTP each request carries one message (no pipelining)",
+        );
+        stage.close().await;
+        return Ok(());
+    }
     let first_marker = ctx.marker();
     let first = prepare(ctx, &mut stage, &write, &first_marker).await?;
     let marker = marker_for(ctx, &forbidden);
@@ -326,22 +345,18 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
         .join("\n");
     let witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
     let from = ctx.transcript.frames().len();
-    let direct = stage
-        .send_raw(ctx, &text, bad.token.as_deref(), wait)
-        .await
-        .ok();
-    // The remaining answers (stdio) are read off the connection into the transcript.
+    let direct = match stage.send_raw(ctx, &text, bad.token.as_deref(), wait).await {
+        Ok(answer) => Some(answer),
+        Err(ClientError::Timeout { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    // The remaining answers are read off the connection into the transcript.
     stage.caller.conn.notifications(DRAIN).await?;
     let answer = forbidden_answer(ctx, from, direct, bad.id);
-    let how = if stage.caller.conn.http().is_some() {
-        "three newline-separated frames in one HTTP body"
-    } else {
-        "three frames written back to back before reading"
-    };
     stage
         .judge(
             ctx,
-            &format!("{forbidden} pipelined between two {write} calls ({how})"),
+            &format!("{forbidden} pipelined between two {write} calls (three frames written back to back before reading)"),
             answer.as_ref(),
             &witness,
             Expect::Refused,

@@ -270,10 +270,15 @@ mod tests {
     fn accepts_matching_arguments() {
         let args = json!({"title": "abc", "n": 3, "tags": ["x"], "currency": "EUR"});
         assert_eq!(validate(&schema(), &args), Ok(()));
-        assert_eq!(validate_arguments(&schema(), args.as_object().unwrap()), Ok(()));
+        assert_eq!(
+            validate_arguments(&schema(), args.as_object().unwrap()),
+            Ok(())
+        );
         let bad = json!({"title": ""});
         assert_eq!(
-            validate_arguments(&schema(), bad.as_object().unwrap()).unwrap_err().to_string(),
+            validate_arguments(&schema(), bad.as_object().unwrap())
+                .unwrap_err()
+                .to_string(),
             "/title: must be at least 1 characters"
         );
     }
