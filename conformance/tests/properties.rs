@@ -119,14 +119,9 @@ async fn call(
     canonical: &str,
     arguments: Value,
 ) -> Result<Answer, TestCaseError> {
-    let principal = tenant
-        .principal_for(canonical)
-        .or_else(|| tenant.principals().into_iter().next())
-        .map(|p| p.id)
-        .unwrap_or_default();
-    let mut grant = ctx.grant(&tenant.id, &principal, canonical, "");
-    grant.tool = name.to_owned();
-    let token = ctx.mint(&grant).await.map_err(abort)?;
+    let token = mcp_tenancy::checks::t3::call_token(ctx, tenant, name, canonical)
+        .await
+        .map_err(abort)?;
     conn.call_tool(name, arguments, token.as_deref())
         .await
         .map_err(|e| TestCaseError::fail(e.to_string()))

@@ -434,7 +434,7 @@ pub(super) fn tool_arguments(
 /// resource of `canonical` (the tool `name` spells, or `name` itself) and a principal
 /// of the tenant that may call `canonical` — else its first principal, for a tool the
 /// tenant is not entitled to. `None` when the server takes no call tokens.
-pub(super) async fn call_token(
+pub async fn call_token(
     ctx: &Ctx<'_>,
     tenant: &Tenant,
     name: &str,
