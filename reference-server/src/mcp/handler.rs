@@ -98,39 +98,37 @@ impl McpServer {
 
     /// The verified session a request or notification carries (HTTP), else the launch
     /// session (stdio).
-    fn session_in(&self, extensions: &rmcp::model::Extensions) -> Option<Session> {
+    fn session_in<'a>(&'a self, extensions: &'a rmcp::model::Extensions) -> Option<&'a Session> {
         extensions
             .get::<Parts>()
             .and_then(|parts| parts.extensions.get::<Session>())
             .or(self.launch_session.as_ref())
-            .cloned()
     }
 
-    /// The verified session of this request.
-    fn session(&self, context: &RequestContext<RoleServer>) -> Result<Session, McpError> {
+    /// The verified session of this request (borrowed: nothing is copied per call).
+    fn session<'a>(
+        &'a self,
+        context: &'a RequestContext<RoleServer>,
+    ) -> Result<&'a Session, McpError> {
         self.session_in(&context.extensions)
             .ok_or_else(|| McpError::new(ErrorCode(UNAUTHORIZED), "Unauthorized", None))
     }
 
     /// The call token from `_meta` or the HTTP header; two different ones are refused.
-    fn call_token(
-        request: &CallToolRequestParams,
-        context: &RequestContext<RoleServer>,
-    ) -> Result<Option<String>, CallError> {
+    fn call_token<'a>(
+        request: &'a CallToolRequestParams,
+        context: &'a RequestContext<RoleServer>,
+    ) -> Result<Option<&'a str>, CallError> {
         let in_meta = request
             .meta
             .as_ref()
             .and_then(|m| m.get(CALL_TOKEN_META_KEY))
             .or_else(|| context.meta.get(CALL_TOKEN_META_KEY))
-            .map(|v| v.as_str().map(str::to_owned).ok_or(CallError::Unauthorized))
+            .map(|v| v.as_str().ok_or(CallError::Unauthorized))
             .transpose()?;
         let in_header = Self::parts(context)
             .and_then(|p| p.headers.get(CALL_TOKEN_HEADER))
-            .map(|v| {
-                v.to_str()
-                    .map(str::to_owned)
-                    .map_err(|_| CallError::Unauthorized)
-            })
+            .map(|v| v.to_str().map_err(|_| CallError::Unauthorized))
             .transpose()?;
         match (in_meta, in_header) {
             (Some(a), Some(b)) if a != b => Err(CallError::Unauthorized),
@@ -178,7 +176,8 @@ impl ServerHandler for McpServer {
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         // Sessions that completed the handshake hear about changes to their tool list.
         if let Some(session) = self.session_in(&context.extensions) {
-            self.listeners.register(session.tenant(), context.peer);
+            self.listeners
+                .register(session.tenant(), context.peer.clone());
         }
     }
 
@@ -191,7 +190,7 @@ impl ServerHandler for McpServer {
         let cursor = request.as_ref().and_then(|r| r.cursor.as_deref());
         let page = self
             .core
-            .list_tools(&session, cursor)
+            .list_tools(session, cursor)
             .map_err(|ListError::InvalidCursor| McpError::invalid_params("Invalid cursor", None))?;
         let tools = page
             .tools
@@ -220,9 +219,9 @@ impl ServerHandler for McpServer {
         let result = self
             .core
             .call_tool(
-                &session,
+                session,
                 &request.name,
-                token.as_deref(),
+                token,
                 request.arguments.as_ref(),
                 now(),
             )
