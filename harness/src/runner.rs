@@ -12,13 +12,24 @@ use std::time::{Duration, Instant, SystemTime};
 pub const CASE_TARGET_UP: &str = "the target stays up and answers";
 /// The case recorded when a launched server process died during a check.
 pub const CASE_SERVER_UP: &str = "the server process stays up";
+/// The case recorded when the target refused a step a check needs (not the property).
+pub const CASE_STEP_SERVED: &str = "the target serves the steps the check needs";
+/// The case recorded when the harness itself could not go on.
+pub const CASE_HARNESS: &str = "the harness runs the check";
 
 /// Did `result` fail on an observation of its property, not (only) because the target
 /// crashed or hung?
 pub fn failed_on_property(result: &CheckResult) -> bool {
     result.outcome == Outcome::Fail
         && result.details.iter().any(|o| {
-            o.outcome == Outcome::Fail && o.case != CASE_TARGET_UP && o.case != CASE_SERVER_UP
+            o.outcome == Outcome::Fail
+                && ![
+                    CASE_TARGET_UP,
+                    CASE_SERVER_UP,
+                    CASE_STEP_SERVED,
+                    CASE_HARNESS,
+                ]
+                .contains(&o.case.as_str())
         })
 }
 
@@ -86,12 +97,18 @@ pub async fn run_check(target: &Target, def: &'static CheckDef) -> CheckResult {
         Err(Abort::Skip(reason)) => skip_reason = Some(reason),
         // Already recorded as a failed observation.
         Err(Abort::ControlFailed) => {}
-        Err(Abort::Client(e)) => ctx.must(
-            CASE_TARGET_UP,
-            false,
-            "answers within the time limit",
-            e.to_string(),
-        ),
+        Err(Abort::Client(e)) => {
+            let (case, expected) = match &e {
+                ClientError::Refused(_) => {
+                    (CASE_STEP_SERVED, "a valid session and read-back are served")
+                }
+                ClientError::Harness(_) | ClientError::Launch(_) => {
+                    (CASE_HARNESS, "the target starts and tokens can be minted")
+                }
+                _ => (CASE_TARGET_UP, "answers within the time limit"),
+            };
+            ctx.must(case, false, expected, e.to_string())
+        }
     }
     if let Some(e) = target.server_exit().await {
         ctx.must(

@@ -161,7 +161,7 @@ impl<'a> Ctx<'a> {
             .initialize(crate::client::LATEST_SESSION_VERSION)
             .await?;
         if answer.result().is_none() {
-            return Err(Abort::Client(ClientError::Launch(format!(
+            return Err(Abort::Client(ClientError::Refused(format!(
                 "initialize as tenant {} failed: {}",
                 tenant.id,
                 answer.describe()
@@ -214,7 +214,11 @@ impl<'a> Ctx<'a> {
             .call_token(grant, lifetime)
             .await
             .map(Some)
-            .map_err(|e| Abort::Client(ClientError::Launch(e)))
+            .map_err(|e| {
+                Abort::Client(ClientError::Harness(format!(
+                    "cannot mint a call token: {e}"
+                )))
+            })
     }
 
     /// A valid call token for `tool` on record `id`, for the first principal of
@@ -310,7 +314,7 @@ impl<'a> Ctx<'a> {
             let answer = conn.call_tool(&tool, args, token.as_deref()).await?;
             let result = answer.result().cloned().unwrap_or(Value::Null);
             if !answer.succeeded() {
-                return Err(Abort::Client(ClientError::Launch(format!(
+                return Err(Abort::Client(ClientError::Refused(format!(
                     "the read-back through {}'s {tool} failed: {}",
                     tenant.id,
                     answer.describe()
@@ -487,7 +491,7 @@ impl<'a> Ctx<'a> {
             .initialize(crate::client::LATEST_SESSION_VERSION)
             .await?;
         if answer.result().is_none() {
-            return Err(Abort::Client(ClientError::Launch(format!(
+            return Err(Abort::Client(ClientError::Refused(format!(
                 "initialize failed: {}",
                 answer.describe()
             ))));

@@ -384,7 +384,7 @@ pub async fn concurrent_lists_apart(ctx: &mut Ctx<'_>) -> CheckResult {
         }
         for task in tasks {
             let (i, conn, listing) = task.await.map_err(|e| {
-                Abort::Client(ClientError::Launch(format!("a listing task failed: {e}")))
+                Abort::Client(ClientError::Harness(format!("a listing task failed: {e}")))
             })?;
             let listing = listing?;
             sessions.push((i, conn));

@@ -46,6 +46,13 @@ pub enum ClientError {
     Exited { status: String, stderr_tail: String },
     #[error("HTTP error: {0}")]
     Http(String),
+    /// The target answered, but refused a step the check needs (a valid `initialize`,
+    /// a read-back through a tool the profile says the tenant may call).
+    #[error("the target refused a step the check needs: {0}")]
+    Refused(String),
+    /// The harness itself could not go on (a token could not be minted, a task died).
+    #[error("the harness could not go on: {0}")]
+    Harness(String),
 }
 
 fn tail_suffix(tail: &str) -> String {

@@ -42,6 +42,8 @@ pub struct StdioConn {
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<Vec<u8>>,
     stderr: Tail,
+    /// Reads stderr into `stderr` until the process closes it.
+    stderr_reader: tokio::task::JoinHandle<()>,
     /// Notifications read while waiting for responses, for [`StdioConn::notifications`].
     pending: Vec<Value>,
     label: String,
@@ -79,7 +81,7 @@ impl StdioConn {
         let mut stderr = child.stderr.take().expect("piped stderr");
         let tail = Tail::default();
         let stderr_tail = tail.clone();
-        tokio::spawn(async move {
+        let stderr_reader = tokio::spawn(async move {
             let mut buf = [0u8; 4096];
             while let Ok(n) = stderr.read(&mut buf).await {
                 if n == 0 {
@@ -115,6 +117,7 @@ impl StdioConn {
             stdin,
             lines: rx,
             stderr: tail,
+            stderr_reader,
             pending: Vec::new(),
             label: label.to_owned(),
             transcript,
@@ -132,6 +135,10 @@ impl StdioConn {
             Ok(Ok(s)) => s.to_string(),
             _ => "closed its stdout".into(),
         };
+        // Its last words: let the reader take in what the process wrote before exiting.
+        if !self.stderr_reader.is_finished() {
+            let _ = tokio::time::timeout(Duration::from_millis(500), &mut self.stderr_reader).await;
+        }
         let err = ClientError::Exited {
             status,
             stderr_tail: self.stderr_tail(),
