@@ -358,7 +358,23 @@ pub async fn concurrent_lists_apart(ctx: &mut Ctx<'_>) -> CheckResult {
     let tenants = ctx.tenants();
     let mut alone = Vec::new();
     for t in &tenants {
-        alone.push(listing_of(ctx, t).await?.names());
+        let listing = listing_of(ctx, t).await?;
+        // The baseline must be complete: a broken-off listing alone would let partial
+        // concurrent listings compare equal to it.
+        if listing.problem.is_some() || listing.pages == 0 {
+            ctx.must(
+                &format!("{}'s listing alone", t.id),
+                false,
+                "a complete listing (every page) to compare the concurrent ones with",
+                format!(
+                    "the listing broke off after {} page(s): {}",
+                    listing.pages,
+                    listing.problem.as_deref().unwrap_or("no page was listed")
+                ),
+            );
+            return Err(Abort::ControlFailed);
+        }
+        alone.push(listing.names());
     }
     let mut sessions: Vec<(usize, Conn)> = Vec::new();
     for (i, t) in tenants.iter().enumerate() {

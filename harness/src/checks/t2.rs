@@ -385,6 +385,17 @@ async fn read_another_record(
         let token = ctx.token_for(a, write, "").await?;
         let args = ctx.arguments(write, &marker, "", &a.id);
         let answer = conn.call_tool(write, args, token.as_deref()).await?;
+        if !answer.succeeded() {
+            // The same valid write worked as this session's control: a refusal now is
+            // the target's failure, not a reason to skip the case.
+            ctx.must(
+                &format!("control: a valid {write} call creates a record to read with {read}"),
+                false,
+                "succeeds",
+                answer.describe(),
+            );
+            return Ok(());
+        }
         records.push((record_id(&answer), marker));
     }
     let [(Some(id1), own), (Some(id2), secret)] = records.as_slice() else {

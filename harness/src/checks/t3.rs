@@ -173,21 +173,41 @@ impl Stage {
             stage.caller.tenant.id.clone(),
             stage.other.tenant.id.clone(),
         );
-        let shown = shows(&lists(ctx, &mut stage.caller).await?, &control);
-        if refused(&answer) || !shown {
-            // The profile says this write works; the target disagrees. That is a failure
-            // of the target (or of the profile), never a reason to pass quietly.
-            let actual = format!(
-                "{} and its marker {} in {a}'s lists — without a working write and read-back, no refusal proves anything",
-                answer.describe(),
-                if shown { "shows" } else { "does not show" },
-            );
+        // The profile says this write works; a target that disagrees fails the check
+        // (or its profile does) — never a reason to skip, nor to pass quietly.
+        let case = format!("control: a valid {write} call by {a} takes effect");
+        let expected = "succeeds, and the read-back shows it";
+        if refused(&answer) {
             ctx.must(
-                &format!("control: a valid {write} call by {a} takes effect"),
+                &case,
                 false,
-                "succeeds, and the read-back shows it",
-                actual,
+                expected,
+                format!(
+                    "{} — without a working write, no refusal proves anything",
+                    answer.describe()
+                ),
             );
+            stage.close().await;
+            return Err(Abort::ControlFailed);
+        }
+        let shown = match lists(ctx, &mut stage.caller).await {
+            Ok(listed) => shows(&listed, &control),
+            Err(e) => {
+                stage.close().await;
+                return Err(e);
+            }
+        };
+        if !shown {
+            ctx.must(
+                &case,
+                false,
+                expected,
+                format!(
+                    "{}, but its marker {control} does not show in {a}'s lists — without a working read-back, no refusal proves anything",
+                    answer.describe()
+                ),
+            );
+            stage.close().await;
             return Err(Abort::ControlFailed);
         }
         // Does a second session of the caller see the control write? Then sessions
@@ -451,7 +471,7 @@ pub async fn call_token(
 }
 
 /// Does any of `results` mention `marker`?
-fn shows(results: &[Value], marker: &str) -> bool {
+pub(super) fn shows(results: &[Value], marker: &str) -> bool {
     results.iter().any(|r| mentions(r, marker))
 }
 
@@ -472,11 +492,7 @@ pub(super) async fn lists(ctx: &mut Ctx<'_>, side: &mut Side) -> Result<Vec<Valu
                 "a successful listing (the read-back channel)",
                 answer.describe(),
             );
-            return Err(Abort::Skip(format!(
-                "the read-back channel failed: {list} as {} answered {}",
-                side.tenant.id,
-                answer.describe()
-            )));
+            return Err(Abort::ControlFailed);
         }
         out.push(answer.result().cloned().unwrap_or(Value::Null));
     }

@@ -3,15 +3,18 @@
 //! Filtering `tools/list` is not a gate. These checks call what the caller was never
 //! shown — another tenant's tools, by their exact names and by every spelling of
 //! them — on every path into the server: a session that never listed, a JSON-RPC
-//! batch, frames pipelined back to back. Each call carries a call token that would be
+//! batch, frames pipelined back to back (over HTTP, where one request carries one
+//! message: requests in flight at once). Batches and pipelines carry valid calls too,
+//! read back to prove the path reached the server; silence is a failure, never a
+//! refusal. Each call carries a call token that would be
 //! valid for it (minted for the caller's tenant, naming the tool as sent), so that only
 //! the entitlement can refuse it. Effects are read back as in T3 ([`Stage`]).
 
-use super::t3::{Expect, Stage, call_token, refused};
+use super::t3::{Expect, Stage, call_token, lists, refused, shows};
 use super::{Abort, CheckResult, Ctx};
-use crate::client::{Answer, ClientError};
-use crate::model::{Direction, Outcome};
-use crate::profile::Tenant;
+use crate::client::{Answer, ClientError, Conn};
+use crate::model::Direction;
+use crate::profile::{Placement, Tenant};
 use crate::variants::{self, visible};
 use serde_json::Value;
 use std::time::Duration;
@@ -19,8 +22,9 @@ use std::time::Duration;
 /// At most this many foreign tools are called per caller (T6.1).
 const MAX_FOREIGN_TOOLS: usize = 4;
 
-/// How long the pipelined and batched cases wait for the answers still missing.
-const DRAIN: Duration = Duration::from_millis(500);
+/// How long the pipelined and batched cases read the connection between looks at what
+/// has arrived (up to the profile's silence timeout in all).
+const POLL: Duration = Duration::from_millis(100);
 
 /// The tools other tenants are entitled to and `tenant` is not, in profile order.
 fn foreign_tools(ctx: &Ctx<'_>, tenant: &Tenant) -> Vec<String> {
@@ -99,7 +103,7 @@ fn shape(answer: &Answer, name: &str, marker: Option<&str>) -> String {
 /// T6.1: a tool that exists for another tenant is refused exactly like an unknown
 /// tool, with no effect — for every tenant as the caller.
 pub async fn unlisted_tool_refused(ctx: &mut Ctx<'_>) -> CheckResult {
-    let mut callers = 0;
+    let (mut callers, mut control_failed) = (0, false);
     for tenant in ctx.tenants() {
         let foreign = foreign_tools(ctx, &tenant);
         if foreign.is_empty() {
@@ -107,9 +111,14 @@ pub async fn unlisted_tool_refused(ctx: &mut Ctx<'_>) -> CheckResult {
         }
         let mut stage = match Stage::open(ctx, false, Some(&tenant.id)).await {
             Ok(stage) => stage,
-            // A genuine skip (the profile lacks what the case needs), or a failed
-            // control that is already recorded as a failure of this check.
-            Err(Abort::Skip(_) | Abort::ControlFailed) => continue,
+            // The profile gives this tenant nothing to prove effects with.
+            Err(Abort::Skip(_)) => continue,
+            // Recorded as a failure of this check; the other tenants are still tried,
+            // and the check fails at the end.
+            Err(Abort::ControlFailed) => {
+                control_failed = true;
+                continue;
+            }
             Err(e) => return Err(e),
         };
         callers += 1;
@@ -117,6 +126,9 @@ pub async fn unlisted_tool_refused(ctx: &mut Ctx<'_>) -> CheckResult {
             unlisted_case(ctx, &mut stage, &tool).await?;
         }
         stage.close().await;
+    }
+    if control_failed {
+        return Err(Abort::ControlFailed);
     }
     if callers == 0 {
         return Err(Abort::Skip(
@@ -237,21 +249,8 @@ async fn prepare(
     Ok(Prepared { id, frame, token })
 }
 
-/// The forbidden call's answer after a raw exchange that began at transcript index
-/// `from`: the direct answer if it is the call's, else whatever the transcript holds
-/// for its id, else the direct answer when it refuses the whole frame (`id: null`).
-fn forbidden_answer(ctx: &Ctx<'_>, from: usize, direct: Option<Answer>, id: i64) -> Option<Answer> {
-    answer_to(&responses_since(ctx, from), id).or_else(|| {
-        direct.filter(|d| {
-            d.message
-                .as_ref()
-                .is_none_or(|m| m.get("id").is_none_or(Value::is_null))
-        })
-    })
-}
-
-/// T6.2: a session that never listed, a JSON-RPC batch and pipelined frames all meet
-/// the same gate.
+/// T6.2: a session that never listed, a JSON-RPC batch and pipelined frames (over
+/// HTTP: concurrent requests) all meet the same gate.
 pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     let mut chosen = None;
     for tenant in ctx.tenants() {
@@ -261,7 +260,9 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
                     chosen = Some((stage, tool));
                     break;
                 }
-                Err(Abort::Skip(_) | Abort::ControlFailed) => continue,
+                // The profile gives this tenant nothing to prove effects with.
+                Err(Abort::Skip(_)) => continue,
+                // A failed control (already recorded) fails the check.
                 Err(e) => return Err(e),
             }
         }
@@ -299,71 +300,283 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     let batch = Value::Array(vec![allowed.frame.clone(), bad.frame.clone()]).to_string();
     let witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
     let from = ctx.transcript.frames().len();
-    // No answer (a server may ignore batches) is judged by the read-back alone; a crash
-    // ends the check as a failure.
-    let direct = match stage
-        .send_raw(ctx, &batch, bad.token.as_deref(), wait)
-        .await
-    {
-        Ok(answer) => Some(answer),
-        Err(ClientError::Timeout { .. }) => None,
-        Err(e) => return Err(e.into()),
+    let direct = unless_silent(
+        stage
+            .send_raw(ctx, &batch, bad.token.as_deref(), wait)
+            .await,
+    )?;
+    let responses = collect(ctx, &mut stage, from, &[allowed.id, bad.id], wait).await?;
+    let exchange = Exchange {
+        kind: "batch",
+        responses,
+        direct: direct.into_iter().collect(),
+        allowed: vec![(allowed.id, allowed_marker)],
+        bad: bad.id,
+        wait,
     };
-    let answer = forbidden_answer(ctx, from, direct, bad.id);
-    stage
-        .judge(
-            ctx,
-            &format!("{forbidden} inside a JSON-RPC batch beside a valid {write} call"),
-            answer.as_ref(),
-            &witness,
-            Expect::Refused,
-        )
-        .await?;
+    judge_path(
+        ctx,
+        &mut stage,
+        &format!("{forbidden} inside a JSON-RPC batch beside a valid {write} call"),
+        &exchange,
+        &witness,
+    )
+    .await?;
 
     // 3. Pipelined: three frames written back to back before any answer is read. Over
-    // HTTP one request carries one message, so there is no pipelining to test there.
-    if stage.caller.conn.http().is_some() {
-        ctx.observe(
-            &format!("{forbidden} pipelined between two {write} calls"),
-            Outcome::Skip,
-            "refused, with no effect",
-            "skipped: over Streamable HTTP each request carries one message (no pipelining)",
-        );
-        stage.close().await;
-        return Ok(());
-    }
+    // HTTP one request carries one message (a body of three lines is one malformed
+    // message), so there the three calls go as three POSTs in flight at once.
     let first_marker = ctx.marker();
     let first = prepare(ctx, &mut stage, &write, &first_marker).await?;
     let marker = marker_for(ctx, &forbidden);
     let bad = prepare(ctx, &mut stage, &forbidden, marker.as_deref().unwrap_or("")).await?;
     let last_marker = ctx.marker();
     let last = prepare(ctx, &mut stage, &write, &last_marker).await?;
-    let text = [&first.frame, &bad.frame, &last.frame]
-        .iter()
-        .map(|f| f.to_string())
-        .collect::<Vec<_>>()
-        .join("\n");
     let witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
     let from = ctx.transcript.frames().len();
-    let direct = match stage.send_raw(ctx, &text, bad.token.as_deref(), wait).await {
-        Ok(answer) => Some(answer),
-        Err(ClientError::Timeout { .. }) => None,
-        Err(e) => return Err(e.into()),
-    };
-    // The remaining answers are read off the connection into the transcript.
-    stage.caller.conn.notifications(DRAIN).await?;
-    let answer = forbidden_answer(ctx, from, direct, bad.id);
-    stage
-        .judge(
-            ctx,
-            &format!("{forbidden} pipelined between two {write} calls (three frames written back to back before reading)"),
-            answer.as_ref(),
-            &witness,
-            Expect::Refused,
+    let (case, direct) = if stage.caller.conn.http().is_some() {
+        let direct = post_at_once(ctx, &mut stage, [&first, &bad, &last], wait).await?;
+        (
+            format!(
+                "{forbidden} sent between two {write} calls, all three POSTs in flight at once"
+            ),
+            direct,
         )
-        .await?;
+    } else {
+        let text = [&first.frame, &bad.frame, &last.frame]
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let direct = unless_silent(stage.send_raw(ctx, &text, bad.token.as_deref(), wait).await)?;
+        (
+            format!(
+                "{forbidden} pipelined between two {write} calls (three frames written back to back before reading)"
+            ),
+            direct.into_iter().collect(),
+        )
+    };
+    let responses = collect(ctx, &mut stage, from, &[first.id, bad.id, last.id], wait).await?;
+    let exchange = Exchange {
+        kind: if stage.caller.conn.http().is_some() {
+            "set of concurrent requests"
+        } else {
+            "pipeline"
+        },
+        responses,
+        direct,
+        allowed: vec![(first.id, first_marker), (last.id, last_marker)],
+        bad: bad.id,
+        wait,
+    };
+    judge_path(ctx, &mut stage, &case, &exchange, &witness).await?;
     stage.close().await;
     Ok(())
+}
+
+/// The answer of a raw exchange, or `None` when none came in time: silence is judged
+/// from what the transcript holds afterwards (a stdio batch answer is an array, which
+/// the single-answer wait does not take). Any other client error (the target exited,
+/// the connection broke) ends the check as a failure.
+fn unless_silent(sent: Result<Answer, ClientError>) -> Result<Option<Answer>, Abort> {
+    match sent {
+        Ok(answer) => Ok(Some(answer)),
+        Err(ClientError::Timeout { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// POSTs the three calls at once on the caller's HTTP session, each with its own call
+/// token (in its frame, or in the profile's header).
+async fn post_at_once(
+    ctx: &Ctx<'_>,
+    stage: &mut Stage,
+    calls: [&Prepared; 3],
+    wait: Duration,
+) -> Result<Vec<Answer>, Abort> {
+    let tokens = &ctx.target.profile.tokens;
+    let headers = calls.map(|c| match (tokens.placement, &c.token) {
+        (Placement::Header, Some(t)) => vec![(tokens.header.clone(), t.clone())],
+        _ => Vec::new(),
+    });
+    let bodies = calls.map(|c| c.frame.to_string());
+    let Some(h) = stage.caller.conn.http() else {
+        return Ok(Vec::new());
+    };
+    let h = &*h;
+    let (x, y, z) = tokio::join!(
+        h.post(bodies[0].as_bytes(), &headers[0], wait),
+        h.post(bodies[1].as_bytes(), &headers[1], wait),
+        h.post(bodies[2].as_bytes(), &headers[2], wait),
+    );
+    let mut out = Vec::new();
+    for posted in [x, y, z] {
+        out.extend(unless_silent(posted.map(Conn::answer_of))?);
+    }
+    Ok(out)
+}
+
+/// Waits up to `wait` until every call of `ids` has an answer in the transcript since
+/// index `from`, or the frame was refused as a whole. Over stdio the connection is read
+/// meanwhile; over HTTP the answers came in the response bodies already.
+async fn collect(
+    ctx: &Ctx<'_>,
+    stage: &mut Stage,
+    from: usize,
+    ids: &[i64],
+    wait: Duration,
+) -> Result<Vec<Value>, Abort> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let responses = responses_since(ctx, from);
+        let done = whole_refusal(&responses, &[]).is_some()
+            || ids.iter().all(|id| answer_to(&responses, *id).is_some());
+        if done || stage.caller.conn.http().is_some() || tokio::time::Instant::now() >= deadline {
+            return Ok(responses);
+        }
+        stage.caller.conn.notifications(POLL).await?;
+    }
+}
+
+/// A refusal of a whole frame: a JSON-RPC error without an id (`id: null`), or an HTTP
+/// error that answers no call in particular.
+fn whole_refusal(responses: &[Value], direct: &[Answer]) -> Option<Answer> {
+    let unaddressed = |m: &Value| m.get("id").is_none_or(Value::is_null);
+    // The direct answer first: it carries the HTTP status as well.
+    direct
+        .iter()
+        .find(|d| match &d.message {
+            Some(m) => m.get("error").is_some() && unaddressed(m),
+            None => d.status().is_some_and(|s| s >= 400),
+        })
+        .cloned()
+        .or_else(|| {
+            responses
+                .iter()
+                .find(|r| r.get("error").is_some() && unaddressed(r))
+                .map(|r| Answer {
+                    message: Some(r.clone()),
+                    http: None,
+                    raw: r.to_string(),
+                })
+        })
+}
+
+/// A raw exchange of T6.2: valid calls (ids and markers) and the forbidden call, sent
+/// as one batch or pipelined, and what came back.
+struct Exchange {
+    /// "batch", "pipeline", …
+    kind: &'static str,
+    responses: Vec<Value>,
+    /// The direct answers (the one read after writing, or one per POST).
+    direct: Vec<Answer>,
+    allowed: Vec<(i64, String)>,
+    bad: i64,
+    wait: Duration,
+}
+
+/// Proves the exchange reached the server — every valid call was answered and took
+/// effect (read back), or was refused with no effect, or the whole frame was refused —
+/// and then judges the forbidden call as T3 does. Silence is a failure, never a
+/// refusal.
+async fn judge_path(
+    ctx: &mut Ctx<'_>,
+    stage: &mut Stage,
+    case: &str,
+    exchange: &Exchange,
+    witness: &super::t3::Witness,
+) -> CheckResult {
+    let a = stage.caller.tenant.id.clone();
+    let kind = exchange.kind;
+    let waited = exchange.wait.as_millis();
+    let whole = whole_refusal(&exchange.responses, &exchange.direct);
+    let listed = lists(ctx, &mut stage.caller).await?;
+    let (mut ok, mut processed, mut notes) = (true, 0, Vec::new());
+    for (id, marker) in &exchange.allowed {
+        let answer = answer_to(&exchange.responses, *id);
+        let shown = shows(&listed, marker);
+        let note = match (&answer, shown) {
+            (Some(answer), true) if answer.succeeded() => {
+                processed += 1;
+                format!(
+                    "valid call #{id}: {}, and its marker shows in {a}'s lists",
+                    answer.describe()
+                )
+            }
+            (Some(answer), false) if refused(answer) => {
+                format!(
+                    "valid call #{id}: refused ({}), no effect",
+                    answer.describe()
+                )
+            }
+            (None, false) if whole.is_some() => continue,
+            (Some(answer), true) => {
+                ok = false;
+                format!(
+                    "valid call #{id}: {}, yet its marker shows in {a}'s lists — refused on the wire but carried out",
+                    answer.describe()
+                )
+            }
+            (Some(answer), false) => {
+                ok = false;
+                format!(
+                    "valid call #{id}: {}, but its marker does not show in {a}'s lists — the answer claims an effect the read-back does not find",
+                    answer.describe()
+                )
+            }
+            (None, true) => {
+                ok = false;
+                format!("valid call #{id}: no answer, yet its marker shows in {a}'s lists")
+            }
+            (None, false) => {
+                ok = false;
+                format!("valid call #{id}: no answer within {waited} ms, and no effect")
+            }
+        };
+        notes.push(note);
+    }
+    let own = answer_to(&exchange.responses, exchange.bad);
+    let forbidden = own.clone().or_else(|| whole.clone());
+    match (&own, &whole) {
+        (Some(answer), _) => notes.push(format!("the forbidden call: {}", answer.describe())),
+        (None, Some(whole)) if processed == 0 => notes.insert(
+            0,
+            format!(
+                "the {kind} was refused as a whole ({}): no call in it ran, so the forbidden call was refused with no effect",
+                whole.describe()
+            ),
+        ),
+        (None, Some(whole)) => notes.push(format!(
+            "the forbidden call: no answer of its own; the {kind} drew {}",
+            whole.describe()
+        )),
+        (None, None) => {
+            ok = false;
+            notes.push(format!(
+                "the forbidden call: no answer within {waited} ms — a hang or a silently dropped call, not a refusal"
+            ));
+        }
+    }
+    if ok && whole.is_none() && processed == exchange.allowed.len() {
+        notes.insert(0, format!("the {kind} was processed"));
+    }
+    ctx.must(
+        &format!("{case}: the {kind} reaches the server"),
+        ok,
+        format!(
+            "every call answered, each valid {} call taking effect (read back) or refused with no effect — or the whole {kind} refused",
+            stage.write
+        ),
+        notes.join("; "),
+    );
+    match forbidden {
+        Some(answer) => {
+            stage
+                .judge(ctx, case, Some(&answer), witness, Expect::Refused)
+                .await
+        }
+        None => Ok(()),
+    }
 }
 
 /// T6.3: no spelling of a tool name reaches a tool the gate would refuse by its exact
@@ -438,6 +651,19 @@ mod tests {
         );
         let ok = answer(json!({"jsonrpc": "2.0", "id": 4, "result": {"content": []}}));
         assert_eq!(shape(&ok, "x", None), "a successful result");
+    }
+
+    #[test]
+    fn whole_refusals_answer_no_call_in_particular() {
+        let per_call = vec![json!({"id": 1, "error": {"code": -32602}})];
+        assert!(whole_refusal(&per_call, &[]).is_none());
+        let whole = vec![json!({"id": null, "error": {"code": -32600}})];
+        assert_eq!(
+            whole_refusal(&whole, &[]).and_then(|a| a.error_code()),
+            Some(-32600)
+        );
+        let ok = vec![json!({"id": null, "result": {}})];
+        assert!(whole_refusal(&ok, &[]).is_none());
     }
 
     #[test]
