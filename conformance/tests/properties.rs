@@ -23,7 +23,6 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 /// Cases per property: each case spawns sessions on the real server.
 const CASES: u32 = 24;
@@ -40,17 +39,16 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// The target, built once for the whole file.
-fn target() -> &'static Target {
-    static TARGET: OnceLock<Target> = OnceLock::new();
-    TARGET.get_or_init(|| {
-        let profile = Profile::load(&profile_path()).unwrap_or_else(|e| panic!("{e}"));
-        let target = Target::new(profile);
-        runtime()
-            .block_on(target.prepare())
-            .unwrap_or_else(|e| panic!("cannot build the target: {e}"));
-        target
-    })
+/// A prepared target for one test. Owned, so that a server it launches is stopped
+/// when the test ends (a static would never be dropped, and the server would outlive
+/// the test binary).
+fn target() -> Target {
+    let profile = Profile::load(&profile_path()).unwrap_or_else(|e| panic!("{e}"));
+    let target = Target::new(profile);
+    runtime()
+        .block_on(target.prepare())
+        .unwrap_or_else(|e| panic!("cannot build the target: {e}"));
+    target
 }
 
 /// What the properties drive, read from the profile.
@@ -171,11 +169,14 @@ fn reproducer(ctx: &Ctx<'_>, target: &Target) -> String {
 
 /// Runs `body` for each generated case with a fresh context; a failure carries the
 /// case's frames.
-fn check<S: Strategy>(id: &'static str, strategy: S, body: impl AsyncCase<S::Value>)
-where
+fn check<S: Strategy>(
+    target: &Target,
+    id: &'static str,
+    strategy: S,
+    body: impl AsyncCase<S::Value>,
+) where
     S::Value: Clone,
 {
-    let target = target();
     let def = catalogue::check(id).expect("a catalogue id");
     let rt = runtime();
     let mut runner = TestRunner::new(Config {
@@ -324,7 +325,8 @@ impl AsyncCase<Smuggled> for SmuggledCase {
 
 #[test]
 fn t3_2_generated_spellings_never_act_on_the_named_tenant() {
-    let c = cast(target());
+    let target = target();
+    let c = cast(&target);
     let len = c.other.id.chars().count();
     let keys = variants::key_spellings(&c.tenant_key).len();
     let strategy = (
@@ -339,7 +341,7 @@ fn t3_2_generated_spellings_never_act_on_the_named_tenant() {
             key,
             wrap,
         });
-    check("T3.2", strategy, SmuggledCase);
+    check(&target, "T3.2", strategy, SmuggledCase);
 }
 
 /// A generated tool-name spelling of the foreign tool (`foreign`) or the caller's own
@@ -395,7 +397,8 @@ impl AsyncCase<NameVariant> for NameCase {
 
 #[test]
 fn t6_3_generated_tool_names_do_not_pass_the_gate() {
-    let c = cast(target());
+    let target = target();
+    let c = cast(&target);
     let len = c.foreign.chars().count().max(c.write.chars().count());
     let prefixes = vec!["tools/", "mcp__server__", "/", "acme/", "globex.", "x:"];
     let strategy = (
@@ -410,7 +413,7 @@ fn t6_3_generated_tool_names_do_not_pass_the_gate() {
             pad,
             prefix,
         });
-    check("T6.3", strategy, NameCase);
+    check(&target, "T6.3", strategy, NameCase);
 }
 
 /// One step of an interleaving: tenant 0 or 1 writes a note, or lists.
@@ -480,6 +483,7 @@ fn interleaved_sessions_each_see_only_their_own_writes() {
         (0usize..2).prop_map(Step::List)
     ];
     check(
+        &target(),
         "T1.3",
         proptest::collection::vec(step, 1..10),
         InterleavingCase,
