@@ -226,21 +226,6 @@ mod tests {
 
     use crate::core::testing::NOW;
 
-    fn session(policy: &Policy, tenant: &str) -> Session {
-        fixtures::session(policy, tenant)
-    }
-
-    fn call_token(
-        policy: &Policy,
-        tenant: &str,
-        sub: &str,
-        tool: &str,
-        action: &str,
-        resource: &str,
-    ) -> String {
-        fixtures::call_token(policy, "ed", tenant, sub, tool, action, resource)
-    }
-
     fn decide(
         mutant: Option<Mutant>,
         tenant: &str,
@@ -250,7 +235,7 @@ mod tests {
     ) -> Result<(String, String), Denial> {
         let policy = fixtures::policy(mutant);
         let catalogue = Catalogue::new(tools::catalogue());
-        let session = session(&policy, tenant);
+        let session = fixtures::session(&policy, tenant);
         let args = args.as_object().cloned().unwrap_or_default();
         let ctx = CallContext {
             session: &session,
@@ -265,8 +250,9 @@ mod tests {
     #[test]
     fn a_scoped_token_for_the_sessions_tenant_is_authorised() {
         let p = fixtures::policy(None);
-        let t = call_token(
+        let t = fixtures::call_token(
             &p,
+            "ed",
             "acme",
             "alice",
             "notes_create",
@@ -288,7 +274,7 @@ mod tests {
     #[test]
     fn another_tenants_tool_is_refused_like_an_unknown_one_whatever_the_token() {
         let p = fixtures::policy(None);
-        let t = call_token(&p, "acme", "bob", "admin_export", "admin:export", "*");
+        let t = fixtures::call_token(&p, "ed", "acme", "bob", "admin_export", "admin:export", "*");
         let not_entitled = decide(None, "acme", "admin_export", Some(&t), json!({})).unwrap_err();
         let unknown = decide(None, "acme", "no_such_tool", Some(&t), json!({})).unwrap_err();
         assert_eq!(not_entitled.wire(), unknown.wire());
@@ -303,38 +289,52 @@ mod tests {
             decide(None, "acme", "notes_list", None, json!({})),
             Err(Denial::MissingToken)
         );
-        let other_tenant = call_token(&p, "globex", "gina", "notes_list", "notes:read", "*");
+        let other_tenant =
+            fixtures::call_token(&p, "ed", "globex", "gina", "notes_list", "notes:read", "*");
         assert_eq!(
             ok(&other_tenant, "notes_list", json!({})),
             Err(Denial::TokenTenantMismatch)
         );
-        let other_tool = call_token(&p, "acme", "alice", "notes_list", "notes:read", "*");
+        let other_tool =
+            fixtures::call_token(&p, "ed", "acme", "alice", "notes_list", "notes:read", "*");
         assert_eq!(
             ok(&other_tool, "notes_get", json!({"id": "n"})),
             Err(Denial::OutOfScope("tool"))
         );
-        let wrong_action = call_token(&p, "acme", "alice", "notes_list", "notes:write", "*");
+        let wrong_action =
+            fixtures::call_token(&p, "ed", "acme", "alice", "notes_list", "notes:write", "*");
         assert_eq!(
             ok(&wrong_action, "notes_list", json!({})),
             Err(Denial::OutOfScope("action"))
         );
-        let one_note = call_token(&p, "acme", "alice", "notes_get", "notes:read", "note:n1");
+        let one_note = fixtures::call_token(
+            &p,
+            "ed",
+            "acme",
+            "alice",
+            "notes_get",
+            "notes:read",
+            "note:n1",
+        );
         assert!(ok(&one_note, "notes_get", json!({"id": "n1"})).is_ok());
         assert_eq!(
             ok(&one_note, "notes_get", json!({"id": "n2"})),
             Err(Denial::OutOfScope("resource"))
         );
-        let narrow = call_token(&p, "acme", "alice", "charge", "billing:charge", "*");
+        let narrow =
+            fixtures::call_token(&p, "ed", "acme", "alice", "charge", "billing:charge", "*");
         assert_eq!(
             ok(&narrow, "charge", json!({})),
             Err(Denial::PrincipalNotEntitled)
         );
-        let stranger = call_token(&p, "acme", "gina", "notes_list", "notes:read", "*");
+        let stranger =
+            fixtures::call_token(&p, "ed", "acme", "gina", "notes_list", "notes:read", "*");
         assert_eq!(
             ok(&stranger, "notes_list", json!({})),
             Err(Denial::UnknownPrincipal)
         );
-        let labelled = call_token(&p, "acme", "alice", "notes_list", "notes:read", "*");
+        let labelled =
+            fixtures::call_token(&p, "ed", "acme", "alice", "notes_list", "notes:read", "*");
         assert_eq!(
             ok(&labelled, "notes_list", json!({"tenant_id": "globex"})),
             Err(Denial::TenantLabelMismatch)
@@ -354,7 +354,8 @@ mod tests {
             )
             .is_ok()
         );
-        let foreign = call_token(&p, "globex", "gina", "notes_list", "notes:read", "*");
+        let foreign =
+            fixtures::call_token(&p, "ed", "globex", "gina", "notes_list", "notes:read", "*");
         assert_eq!(
             decide(
                 Some(Mutant::TokenTenantUnbound),
@@ -365,7 +366,15 @@ mod tests {
             ),
             Ok(("globex".into(), "gina".into()))
         );
-        let t = call_token(&p, "acme", "alice", "notes_create", "notes:write", "*");
+        let t = fixtures::call_token(
+            &p,
+            "ed",
+            "acme",
+            "alice",
+            "notes_create",
+            "notes:write",
+            "*",
+        );
         assert_eq!(
             decide(
                 Some(Mutant::TenantFromArguments),
@@ -376,7 +385,8 @@ mod tests {
             ),
             Ok(("globex".into(), "alice".into()))
         );
-        let admin = call_token(&p, "acme", "bob", "ADMIN_EXPORT", "admin:export", "*");
+        let admin =
+            fixtures::call_token(&p, "ed", "acme", "bob", "ADMIN_EXPORT", "admin:export", "*");
         assert!(
             decide(
                 Some(Mutant::CaseInsensitiveLookup),
@@ -399,7 +409,7 @@ mod tests {
         use proptest::prelude::*;
 
         fn valid_token(p: &Policy) -> String {
-            call_token(p, "acme", "alice", "notes_list", "notes:read", "*")
+            fixtures::call_token(p, "ed", "acme", "alice", "notes_list", "notes:read", "*")
         }
 
         fn authorised(token: &str) -> bool {

@@ -120,9 +120,9 @@ where
             continue;
         }
         match wire::inspect(&bytes, max_message_bytes) {
-            Ok(inbound) => {
-                // Re-serialised: one line, no duplicate members, what we validated.
-                let mut frame = serde_json::to_vec(&inbound.message).unwrap_or_default();
+            Ok(_) => {
+                // The line as validated (one message, no duplicate members), unchanged.
+                let mut frame = bytes;
                 frame.push(b'\n');
                 if to_sdk.write_all(&frame).await.is_err() {
                     break;
