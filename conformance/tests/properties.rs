@@ -102,6 +102,7 @@ fn cast(target: &Target) -> Cast {
 fn abort(e: Abort) -> TestCaseError {
     TestCaseError::fail(match e {
         Abort::Skip(reason) => format!("cannot run: {reason}"),
+        Abort::NotApplicable(reason) => format!("does not apply: {reason}"),
         Abort::Client(e) => e.to_string(),
         Abort::ControlFailed => "a control call failed (the transcript shows it)".into(),
     })

@@ -70,6 +70,10 @@ fn verdict(result: &CheckResult, expected: Option<&str>) -> Result<Completion, F
                 .clone()
                 .unwrap_or_else(|| "skipped".into()),
         )),
+        (Outcome::NotApplicable, _) => Ok(Completion::ignored_with(format!(
+            "not applicable: {}",
+            result.skip_reason.as_deref().unwrap_or("no reason given")
+        ))),
         (Outcome::Pass, None) => Ok(Completion::Completed),
         (Outcome::Warn, None) => {
             eprintln!("warning: {}", explain());

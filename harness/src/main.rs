@@ -87,7 +87,15 @@ impl runner::Progress for Terminal {
             (true, "fail") => format!("\x1b[31m{label}\x1b[0m"),
             (true, _) => format!("\x1b[33m{label}\x1b[0m"),
         };
-        eprintln!("{painted} ({:.1} s)", result.duration_ms as f64 / 1000.0);
+        let retries = if result.retries.is_none() {
+            String::new()
+        } else {
+            format!("; {}", result.retries.describe())
+        };
+        eprintln!(
+            "{painted} ({:.1} s{retries})",
+            result.duration_ms as f64 / 1000.0
+        );
     }
 }
 

@@ -7,6 +7,18 @@
 
 use serde::Serialize;
 
+/// What one call needs authorised: the tenant and principal acting, the tool, the
+/// action and the resource. The profile says what a call needs ([`crate::profile::Profile::grant`]);
+/// the token minter encodes it as the target's token contract says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub tenant: String,
+    pub principal: String,
+    pub tool: String,
+    pub action: String,
+    pub resource: String,
+}
+
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -19,6 +31,11 @@ pub enum Outcome {
     Skip,
     /// Only SHOULD-level deviations were seen.
     Warn,
+    /// The check does not apply: what it tests is absent from the target, a finding
+    /// another check already reports (e.g. no call tokens at all: T2.1). `skip_reason`
+    /// names it; it is counted once, there.
+    #[serde(rename = "not_applicable")]
+    NotApplicable,
 }
 
 impl Outcome {
@@ -27,8 +44,16 @@ impl Outcome {
         match self {
             Outcome::Pass => "SUCCESS",
             Outcome::Fail => "FAILURE",
-            Outcome::Skip => "SKIPPED",
+            Outcome::Skip | Outcome::NotApplicable => "SKIPPED",
             Outcome::Warn => "WARNING",
+        }
+    }
+
+    /// A key for machines and style sheets: `pass`, `fail`, `skip`, `warn`, `na`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Outcome::NotApplicable => "na",
+            other => other.label(),
         }
     }
 
@@ -38,6 +63,7 @@ impl Outcome {
             Outcome::Fail => "fail",
             Outcome::Skip => "skip",
             Outcome::Warn => "warn",
+            Outcome::NotApplicable => "n/a",
         }
     }
 }
@@ -76,6 +102,36 @@ pub struct Frame {
     pub body: String,
 }
 
+/// What the harness sent again during a check, for the report: rate-limited frames
+/// re-sent after a back-off, and refused read-backs tried again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Retries {
+    pub rate_limited: u32,
+    pub read_back: u32,
+}
+
+impl Retries {
+    pub fn is_none(&self) -> bool {
+        self.rate_limited == 0 && self.read_back == 0
+    }
+
+    /// `3 rate-limited frames re-sent, 1 read-back retried`; empty when none.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.rate_limited > 0 {
+            parts.push(format!(
+                "{} rate-limited frame(s) re-sent after a back-off",
+                self.rate_limited
+            ));
+        }
+        if self.read_back > 0 {
+            parts.push(format!("{} refused read-back(s) retried", self.read_back));
+        }
+        parts.join(", ")
+    }
+}
+
 /// One assertion inside a check: what the catalogue requires, what was seen.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Observation {
@@ -110,7 +166,8 @@ pub struct CheckResult {
     pub expected: String,
     /// Summary of what was seen (the failing cases first).
     pub actual: String,
-    /// Why the check could not run (only with `skip`).
+    /// Why the check could not run (with `skip`), or why it does not apply (with
+    /// `not_applicable`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skip_reason: Option<String>,
     /// Set when the check failed or warned: the first failing case in one line.
@@ -118,6 +175,8 @@ pub struct CheckResult {
     pub error_message: Option<String>,
     /// Per-case assertions.
     pub details: Vec<Observation>,
+    /// What the harness sent again (rate limits, refused read-backs).
+    pub retries: Retries,
     /// Every frame exchanged during the check.
     pub transcript: Vec<Frame>,
     /// Set when the outcome is listed in the expected-failures file.
@@ -135,6 +194,9 @@ pub struct PropertySummary {
     pub fail: usize,
     pub skip: usize,
     pub warn: usize,
+    /// Checks that do not apply (a finding counted by another check).
+    #[serde(rename = "notApplicable")]
+    pub not_applicable: usize,
 }
 
 /// A whole run against one target.

@@ -166,6 +166,17 @@ pub struct Limits {
     pub silence_timeout_ms: u64,
     /// Size of the oversized message sent by T0.3.
     pub oversized_message_bytes: usize,
+    /// The calls per second the target allows one tenant: the harness paces every
+    /// request of each tenant's sessions to it. Absent: no pacing.
+    pub calls_per_second: Option<f64>,
+    /// A JSON-RPC error code with which the target signals a rate limit.
+    pub rate_limit_code: Option<i64>,
+    /// Texts (any case) that signal a rate limit in an error message or an `isError`
+    /// result. HTTP 429 always does.
+    pub rate_limit_text: Vec<String>,
+    /// How long the harness backs off and re-sends a rate-limited frame, and retries a
+    /// refused read-back, before it judges the answer.
+    pub retry_budget_ms: u64,
 }
 
 impl Default for Limits {
@@ -174,6 +185,12 @@ impl Default for Limits {
             request_timeout_ms: 10_000,
             silence_timeout_ms: 3_000,
             oversized_message_bytes: 8 * 1024 * 1024,
+            calls_per_second: None,
+            rate_limit_code: None,
+            rate_limit_text: ["rate limit", "rate-limit", "ratelimit", "too many requests"]
+                .map(str::to_owned)
+                .to_vec(),
+            retry_budget_ms: 10_000,
         }
     }
 }
@@ -290,8 +307,8 @@ impl Alg {
     }
 }
 
-/// Call tokens: placement, and either built-in minting (`issuer`, `audience`, `kid`,
-/// `alg`, `key`) or an external `command`.
+/// Call tokens: placement, the target's token contract, and either built-in minting
+/// (`audience`, `alg`, `key`, optionally `issuer` and `kid`) or an external `command`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tokens {
@@ -300,9 +317,26 @@ pub struct Tokens {
     pub meta_key: String,
     /// The HTTP header for `placement = "header"`.
     pub header: String,
+    /// The `iss` claim; without it tokens carry none and no issuer is forged.
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// The `kid` header; without it tokens carry none and no key id is forged.
     pub kid: Option<String>,
+    /// The call token's `typ` header (`""`: none).
+    pub typ: String,
+    /// The claim names of the target's tokens; absent: the kit's own layout (`tenant`,
+    /// `sub`, `tool`, `action`, `resource`). A dimension left out is not in the contract.
+    pub claims: Option<Claims>,
+    /// Whether the contract dates a token's start with `nbf` (the not-yet-valid case).
+    pub nbf: bool,
+    /// Whether call tokens carry a unique `jti`.
+    pub jti: bool,
+    /// Whether the target knows each tenant's principals, so that a principal of
+    /// another tenant is refused (T2.4). Without one it trusts the issuer's `sub`.
+    pub roster: bool,
+    /// The dimensions the target binds a call to; default: every one the contract
+    /// carries. Each is tested and must hold; nothing else is forged.
+    pub binds: Option<Vec<Dimension>>,
     pub alg: Option<Alg>,
     /// The signing key (base64url): an Ed25519 seed or an HMAC secret.
     pub key: Option<Secret>,
@@ -325,6 +359,12 @@ impl Default for Tokens {
             issuer: None,
             audience: None,
             kid: None,
+            typ: "mcp-call+jwt".into(),
+            claims: None,
+            nbf: true,
+            jti: true,
+            roster: true,
+            binds: None,
             alg: None,
             key: None,
             public_key: None,
@@ -338,6 +378,141 @@ impl Tokens {
     /// Are the built-in minting fields given?
     pub fn builtin(&self) -> bool {
         self.key.is_some()
+    }
+
+    /// The token contract these settings describe.
+    pub fn contract(&self) -> Contract {
+        let claims = self.claims.clone().unwrap_or_else(Claims::kit);
+        let carried: Vec<Dimension> = Dimension::ALL
+            .into_iter()
+            .filter(|d| claims.carries(*d))
+            .collect();
+        Contract {
+            binds: self.binds.clone().unwrap_or_else(|| carried.clone()),
+            carried,
+            claims,
+            issuer: self.issuer.is_some(),
+            kid: self.kid.is_some(),
+            nbf: self.nbf,
+            jti: self.jti,
+            roster: self.roster,
+        }
+    }
+}
+
+/// One thing a call token can bind a call to.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Dimension {
+    Tenant,
+    Principal,
+    Tool,
+    Action,
+    Resource,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 5] = [
+        Dimension::Tenant,
+        Dimension::Principal,
+        Dimension::Tool,
+        Dimension::Action,
+        Dimension::Resource,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dimension::Tenant => "tenant",
+            Dimension::Principal => "principal",
+            Dimension::Tool => "tool",
+            Dimension::Action => "action",
+            Dimension::Resource => "resource",
+        }
+    }
+
+    /// The placeholder a scope item uses for it, e.g. `{tool}`.
+    fn placeholder(self) -> String {
+        format!("{{{}}}", self.name())
+    }
+}
+
+/// The claim names of a target's tokens (`[tokens.claims]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Claims {
+    pub tenant: Option<String>,
+    /// e.g. `sub` or `azp`.
+    pub principal: Option<String>,
+    pub tool: Option<String>,
+    pub action: Option<String>,
+    pub resource: Option<String>,
+    /// A claim holding a space-separated scope string, made of `scope_items`.
+    pub scope: Option<String>,
+    /// The items of the scope string, templates of `{tenant}` `{principal}` `{tool}`
+    /// `{action}` `{resource}` (e.g. `["tool:{tool}"]`).
+    #[serde(default)]
+    pub scope_items: Vec<String>,
+    /// Fixed claims every token carries (e.g. `{ ver = 2 }`).
+    #[serde(default)]
+    pub extra: toml::Table,
+}
+
+impl Claims {
+    /// The kit's own layout (the reference server's).
+    pub fn kit() -> Self {
+        Self {
+            tenant: Some("tenant".into()),
+            principal: Some("sub".into()),
+            tool: Some("tool".into()),
+            action: Some("action".into()),
+            resource: Some("resource".into()),
+            scope: None,
+            scope_items: Vec::new(),
+            extra: toml::Table::new(),
+        }
+    }
+
+    /// The claim named for `d`, if the contract gives it one.
+    pub fn claim(&self, d: Dimension) -> Option<&str> {
+        match d {
+            Dimension::Tenant => self.tenant.as_deref(),
+            Dimension::Principal => self.principal.as_deref(),
+            Dimension::Tool => self.tool.as_deref(),
+            Dimension::Action => self.action.as_deref(),
+            Dimension::Resource => self.resource.as_deref(),
+        }
+    }
+
+    /// Does a token carry `d`, as a claim of its own or inside the scope string?
+    pub fn carries(&self, d: Dimension) -> bool {
+        self.claim(d).is_some()
+            || (self.scope.is_some()
+                && self
+                    .scope_items
+                    .iter()
+                    .any(|i| i.contains(&d.placeholder())))
+    }
+}
+
+/// The target's token contract, resolved from `[tokens]`: what its tokens carry and
+/// which dimensions it binds. T2's cases are generated from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contract {
+    pub claims: Claims,
+    /// The dimensions its tokens carry.
+    pub carried: Vec<Dimension>,
+    /// The dimensions it binds a call to.
+    pub binds: Vec<Dimension>,
+    pub issuer: bool,
+    pub kid: bool,
+    pub nbf: bool,
+    pub jti: bool,
+    pub roster: bool,
+}
+
+impl Contract {
+    pub fn binds(&self, d: Dimension) -> bool {
+        self.binds.contains(&d)
     }
 }
 
@@ -503,15 +678,35 @@ impl Profile {
     fn validate_tokens(&self) -> Result<(), String> {
         let t = &self.tokens;
         let builtin = [
-            ("issuer", t.issuer.is_some()),
             ("audience", t.audience.is_some()),
-            ("kid", t.kid.is_some()),
             ("alg", t.alg.is_some()),
             ("key", t.key.is_some()),
         ];
         let given: Vec<&str> = builtin.iter().filter(|b| b.1).map(|b| b.0).collect();
         if !given.is_empty() && !t.command.is_empty() {
-            return Err("tokens: give either built-in minting (issuer, audience, kid, alg, key) or command, not both".into());
+            return Err("tokens: give either built-in minting (audience, alg, key; issuer and kid if the target uses them) or command, not both".into());
+        }
+        if given.is_empty() && (t.issuer.is_some() || t.kid.is_some()) && t.command.is_empty() {
+            return Err("tokens: issuer and kid are for built-in minting, which needs audience, alg and key as well".into());
+        }
+        let contract = t.contract();
+        if let Some(claims) = &t.claims {
+            if claims.scope.is_some() && claims.scope_items.is_empty() {
+                return Err("tokens.claims: scope needs scope_items (e.g. [\"{tool}\"])".into());
+            }
+            if claims.scope.is_none() && !claims.scope_items.is_empty() {
+                return Err("tokens.claims: scope_items needs scope (the claim's name)".into());
+            }
+        }
+        if let Some(d) = contract
+            .binds
+            .iter()
+            .find(|d| !contract.carried.contains(d))
+        {
+            return Err(format!(
+                "tokens.binds lists {:?}, which the token contract does not carry (give it a claim in [tokens.claims])",
+                d.name()
+            ));
         }
         if !given.is_empty() && given.len() < builtin.len() {
             let missing: Vec<&str> = builtin.iter().filter(|b| !b.1).map(|b| b.0).collect();
@@ -522,14 +717,16 @@ impl Profile {
         }
         if t.placement != Placement::None && given.is_empty() && t.command.is_empty() {
             return Err(
-                "tokens: placement needs a way to mint: issuer, audience, kid, alg and key, or command".into(),
+                "tokens: placement needs a way to mint: audience, alg and key (issuer, kid if used), or command".into(),
             );
         }
         if t.placement == Placement::Header && self.target.transport != Transport::Http {
             return Err("tokens.placement = \"header\" needs transport = \"http\"".into());
         }
         if self.auth.mint_sessions && given.is_empty() {
-            return Err("auth.mint_sessions needs the built-in [tokens] key (issuer, audience, kid, alg, key)".into());
+            return Err(
+                "auth.mint_sessions needs the built-in [tokens] key (audience, alg, key)".into(),
+            );
         }
         if !self.auth.http_format.contains("{token}") {
             return Err("auth.http_format must contain {token}".into());
@@ -575,7 +772,7 @@ impl Profile {
         principal: &str,
         tool: &str,
         id: &str,
-    ) -> crate::client::token::Grant {
+    ) -> crate::model::Grant {
         let spec = self.tool(tool);
         let action = spec
             .and_then(|s| s.action.clone())
@@ -584,7 +781,7 @@ impl Profile {
             .and_then(|s| s.resource.clone())
             .map(|r| r.replace("{tenant}", tenant).replace("{id}", id))
             .unwrap_or_else(|| "*".into());
-        crate::client::token::Grant {
+        crate::model::Grant {
             tenant: tenant.to_owned(),
             principal: principal.to_owned(),
             tool: tool.to_owned(),
@@ -870,7 +1067,7 @@ tenant_argument = "tenant_id"
                 .unwrap_err()
                 .to_string()
         };
-        assert!(err("kid = \"k1\"\n", "").contains("needs kid"));
+        assert!(err("alg = \"EdDSA\"\n", "").contains("needs alg"));
         assert!(
             err(
                 "placement = \"header\"",

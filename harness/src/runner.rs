@@ -77,6 +77,7 @@ pub async fn run_check(target: &Target, def: &'static CheckDef) -> CheckResult {
     let started = Instant::now();
     let mut ctx = Ctx::new(target, def);
     let mut skip_reason = None;
+    let mut not_applicable = false;
     let body = if def.applies == Applies::HttpOnly && target.transport() == Transport::Stdio {
         Err(Abort::Skip(format!(
             "{} applies to Streamable HTTP only; this target is stdio",
@@ -95,11 +96,15 @@ pub async fn run_check(target: &Target, def: &'static CheckDef) -> CheckResult {
     match body {
         Ok(()) => {}
         Err(Abort::Skip(reason)) => skip_reason = Some(reason),
+        Err(Abort::NotApplicable(reason)) => {
+            skip_reason = Some(reason);
+            not_applicable = true;
+        }
         // Already recorded as a failed observation.
         Err(Abort::ControlFailed) => {}
         Err(Abort::Client(e)) => {
             let (case, expected) = match &e {
-                ClientError::Refused(_) => {
+                ClientError::Refused(_) | ClientError::RateLimited { .. } => {
                     (CASE_STEP_SERVED, "a valid session and read-back are served")
                 }
                 ClientError::Harness(_) | ClientError::Launch(_) => {
@@ -120,6 +125,7 @@ pub async fn run_check(target: &Target, def: &'static CheckDef) -> CheckResult {
     }
     let observations = std::mem::take(&mut ctx.observations);
     let outcome = match &skip_reason {
+        Some(_) if observations.is_empty() && not_applicable => Outcome::NotApplicable,
         Some(_) if observations.is_empty() => Outcome::Skip,
         _ => fold(&observations),
     };
@@ -163,6 +169,7 @@ pub async fn run_check(target: &Target, def: &'static CheckDef) -> CheckResult {
         skip_reason,
         error_message,
         details: observations,
+        retries: ctx.transcript.retries(),
         transcript: ctx.transcript.frames(),
         expected_failure: None,
     }
@@ -214,6 +221,7 @@ pub fn summarise_properties(results: &[CheckResult]) -> Vec<PropertySummary> {
                 fail: of(Outcome::Fail),
                 skip: of(Outcome::Skip),
                 warn: of(Outcome::Warn),
+                not_applicable: of(Outcome::NotApplicable),
             }
         })
         .collect()

@@ -18,18 +18,28 @@ pub mod t3;
 pub mod t6;
 
 use crate::catalogue::CheckDef;
-use crate::client::token::{Grant, TokenMinter};
+use crate::client::token::TokenMinter;
+use crate::client::transcript::RetryKind;
 use crate::client::{Answer, ClientError, Conn, Target, Transcript};
-use crate::model::{Observation, Outcome};
+use crate::model::{Grant, Observation, Outcome};
 use crate::profile::{Role, Tenant};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// The first wait before a refused read-back is tried again; doubled each time.
+const READ_BACK_FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest wait between two tries of a read-back.
+const READ_BACK_MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Why a check stopped early.
 #[derive(Debug)]
 pub enum Abort {
     /// The check cannot run against this target; the reason is reported.
     Skip(String),
+    /// The check does not apply: what it tests is absent from the target, a finding
+    /// that another check reports (named in the reason).
+    NotApplicable(String),
     /// The target crashed, hung, or could not be reached.
     Client(ClientError),
     /// A control step (a valid call the profile says works) failed against the target;
@@ -73,6 +83,23 @@ impl Rng {
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             items.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// How much a case weighs: a MUST fails when it does not hold, a SHOULD warns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Must,
+    Should,
+}
+
+impl Level {
+    /// The outcome of a case of this level that did not hold.
+    pub fn missed(self) -> Outcome {
+        match self {
+            Level::Must => Outcome::Fail,
+            Level::Should => Outcome::Warn,
         }
     }
 }
@@ -304,19 +331,41 @@ impl<'a> Ctx<'a> {
             self.readers.insert(tenant.id.clone(), conn);
         }
         let mut out = BTreeMap::new();
+        let budget = Duration::from_millis(self.target.profile.limits.retry_budget_ms);
         for tool in self.readable_lists(tenant) {
-            let token = self.token_for(tenant, &tool, "").await?;
-            let args = self.arguments(&tool, "", "", &tenant.id);
-            let conn = match via.as_deref_mut() {
-                Some(conn) => conn,
-                None => self.readers.get_mut(&tenant.id).expect("opened above"),
+            // A refused read-back is tried again with a back-off (a rate limit the
+            // profile does not name, a moment of overload) before the channel is judged.
+            let started = Instant::now();
+            let mut backoff = READ_BACK_FIRST_BACKOFF;
+            let answer = loop {
+                let token = self.token_for(tenant, &tool, "").await?;
+                let args = self.arguments(&tool, "", "", &tenant.id);
+                let conn = match via.as_deref_mut() {
+                    Some(conn) => conn,
+                    None => self.readers.get_mut(&tenant.id).expect("opened above"),
+                };
+                let answer = conn.call_tool(&tool, args, token.as_deref()).await?;
+                if answer.succeeded() || started.elapsed() + backoff > budget {
+                    break answer;
+                }
+                self.transcript.count_retry(RetryKind::ReadBack);
+                self.transcript.note(
+                    &tenant.id,
+                    format!(
+                        "the read-back through {tool} was refused ({}): again in {} ms",
+                        answer.describe(),
+                        backoff.as_millis()
+                    ),
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(READ_BACK_MAX_BACKOFF);
             };
-            let answer = conn.call_tool(&tool, args, token.as_deref()).await?;
             let result = answer.result().cloned().unwrap_or(Value::Null);
             if !answer.succeeded() {
                 return Err(Abort::Client(ClientError::Refused(format!(
-                    "the read-back through {}'s {tool} failed: {}",
+                    "the read-back through {}'s {tool} failed for {} ms: {}",
                     tenant.id,
+                    started.elapsed().as_millis(),
                     answer.describe()
                 ))));
             }
@@ -406,6 +455,25 @@ impl<'a> Ctx<'a> {
         expected: &str,
         accepted: &str,
     ) -> CheckResult {
+        self.expect_refused_at(Level::Must, case, answer, witness, conn, expected, accepted)
+            .await
+    }
+
+    /// [`Ctx::expect_refused`] at `level`: a call that took effect fails a MUST case and
+    /// warns a SHOULD case. A write judged by its effects that left nothing behind but
+    /// was answered as an ordinary result (`isError: false`) is a warning either way:
+    /// clients and models read such an answer as success.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn expect_refused_at(
+        &mut self,
+        level: Level,
+        case: &str,
+        answer: &Answer,
+        witness: &Witness,
+        conn: &mut Conn,
+        expected: &str,
+        accepted: &str,
+    ) -> CheckResult {
         let effects = self.effects(witness, conn).await?;
         let tenants: Vec<String> = self.tenants().into_iter().map(|t| t.id).collect();
         let read_back = if witness.writes {
@@ -417,8 +485,16 @@ impl<'a> Ctx<'a> {
             String::new()
         };
         let refused = !answer.succeeded();
+        // Judged by its effect: a write that left nothing anywhere was refused, whatever
+        // the answer looked like.
+        let refused_in_effect = witness.writes && effects.is_empty() && !refused;
         let actual = if refused {
             format!("refused ({}){read_back}", answer.describe())
+        } else if refused_in_effect {
+            format!(
+                "refused in effect, but answered as an ordinary result ({}) that clients and models read as success{read_back}",
+                answer.describe()
+            )
         } else {
             format!("{accepted} ({}){read_back}", answer.describe())
         };
@@ -427,7 +503,14 @@ impl<'a> Ctx<'a> {
         } else {
             expected.to_owned()
         };
-        self.must(case, refused && effects.is_empty(), expected, actual);
+        let outcome = if refused_in_effect {
+            Outcome::Warn
+        } else if refused && effects.is_empty() {
+            Outcome::Pass
+        } else {
+            level.missed()
+        };
+        self.observe(case, outcome, expected, actual);
         Ok(())
     }
 

@@ -109,6 +109,8 @@ async fn expect_code(
 }
 
 /// Proves the connection still serves; records a failure (and reconnects) if not.
+/// Answers that came for no pending request meanwhile (an extra `id: null` error for
+/// the tail of a frame, a late answer) are a warning: one frame, one answer.
 async fn still_serving(ctx: &mut Ctx<'_>, conn: &mut Conn, after: &str) -> Result<(), Abort> {
     let case = format!("keeps serving after {after}");
     match conn.ping().await {
@@ -122,6 +124,23 @@ async fn still_serving(ctx: &mut Ctx<'_>, conn: &mut Conn, after: &str) -> Resul
             ctx.must(&case, false, "ping answers", e.to_string());
             *conn = ctx.initialized("client").await?;
         }
+    }
+    let strays = conn.take_strays();
+    if !strays.is_empty() {
+        let shown: Vec<String> = strays
+            .iter()
+            .map(|m| shorten(&m.to_string(), 120))
+            .collect();
+        ctx.should(
+            &format!("one answer to {after}"),
+            false,
+            "one answer per frame, each carrying its request's id",
+            format!(
+                "{} answer(s) to no pending request: {}",
+                strays.len(),
+                shown.join("; ")
+            ),
+        );
     }
     Ok(())
 }

@@ -4,15 +4,16 @@
 //! or forged. Each must be refused, and the read-back of every tenant must show that
 //! nothing was written.
 //!
-//! Against a server that takes no call tokens (`tokens.placement = "none"`), T2.1–T2.6
-//! still run: a call without any token must then be refused, and a server that serves
-//! it fails with that stated.
+//! Against a server that takes no call tokens (`tokens.placement = "none"`), T2.1 still
+//! runs: a call without any token must then be refused, and a server that serves it
+//! fails with that stated. T2.2–T2.6 are then not applicable — one finding, counted
+//! once, by T2.1.
 
-use super::{Abort, CheckResult, Ctx};
-use crate::client::token::{Forgery, Grant, now_secs};
-use crate::client::{Answer, Conn, LATEST_SESSION_VERSION, shorten};
-use crate::model::Outcome;
-use crate::profile::{Role, Tenant};
+use super::{Abort, CheckResult, Ctx, Level};
+use crate::client::token::{Forgery, now_secs};
+use crate::client::{Answer, Conn, LATEST_SESSION_VERSION, Tokenless, shorten};
+use crate::model::{Grant, Outcome};
+use crate::profile::{Contract, Dimension, Role, Tenant};
 use serde_json::{Value, json};
 
 /// The first tenant, or a skip.
@@ -30,10 +31,27 @@ struct Case<'s> {
     accepted: &'s str,
 }
 
+/// Why the seed wants a binding that a token contract lacks (a warning, never a
+/// failure: the kit judges the target by the contract it declares).
+const SEED_BINDINGS: &str = "the seed (mistake 2) asks every call token to encode the exact tenant, resource and action it authorises";
+
 /// Calls write tool `tool` in `conn` with a fresh marker and `token`, and records
 /// case `case`: refused, and nothing written anywhere.
 async fn refused_write(
     ctx: &mut Ctx<'_>,
+    conn: &mut Conn,
+    tenant: &Tenant,
+    tool: &str,
+    token: Option<&str>,
+    case: Case<'_>,
+) -> CheckResult {
+    refused_write_at(ctx, Level::Must, conn, tenant, tool, token, case).await
+}
+
+/// [`refused_write`] at `level`.
+async fn refused_write_at(
+    ctx: &mut Ctx<'_>,
+    level: Level,
     conn: &mut Conn,
     tenant: &Tenant,
     tool: &str,
@@ -50,13 +68,14 @@ async fn refused_write(
     let witness = ctx.witness(tool, marker.as_deref(), conn, tenant).await?;
     let args = ctx.arguments(tool, &m, "", &tenant.id);
     let answer = conn.call_tool(tool, args, token).await?;
-    ctx.expect_refused(case, &answer, &witness, conn, expected, accepted)
+    ctx.expect_refused_at(level, case, &answer, &witness, conn, expected, accepted)
         .await
 }
 
-/// Against a server without call tokens: a call with no token at all must be refused.
-/// `question` names what the check would test with tokens.
-async fn without_tokens(ctx: &mut Ctx<'_>, question: &str) -> CheckResult {
+/// T2.1's probe of a server whose profile declares no call tokens: a call with no token
+/// at all must be refused. A call that is served is recorded as T2.1's failure; the
+/// outcome is kept for the checks that depend on it.
+async fn tokenless_probe(ctx: &mut Ctx<'_>) -> Result<Tokenless, Abort> {
     let tenant = first_tenant(ctx)?;
     let writes = ctx.shared_tools(Role::Write, &[&tenant]);
     let tool = match writes.first() {
@@ -81,25 +100,61 @@ async fn without_tokens(ctx: &mut Ctx<'_>, question: &str) -> CheckResult {
         .await?;
     let args = ctx.arguments(&tool, &m, "", &tenant.id);
     let answer = conn.call_tool(&tool, args, None).await?;
-    if !answer.succeeded() {
-        return Err(Abort::Skip(format!(
-            "the profile says the server takes no call tokens (tokens.placement = \"none\"), yet it refused a token-less call of {tool} ({}); describe its tokens in [tokens] so that {question} can be tested",
-            answer.describe()
-        )));
-    }
-    ctx.expect_refused(
-        &format!("{tool} called by {} without any call token", tenant.id),
-        &answer,
-        &witness,
-        &mut conn,
-        &format!(
-            "refused: {question} needs a call token on every call, and the server takes none (tokens.placement = \"none\")"
-        ),
-        "the call succeeded without any call token — the session alone authorised it",
-    )
-    .await?;
+    let probe = if answer.succeeded() {
+        ctx.expect_refused(
+            &format!("{tool} called by {} without any call token", tenant.id),
+            &answer,
+            &witness,
+            &mut conn,
+            "refused: authorising each call on its own needs a call token on every call, and the server takes none (tokens.placement = \"none\")",
+            "the call succeeded without any call token — the session alone authorised it",
+        )
+        .await?;
+        Tokenless::Served { tool }
+    } else {
+        Tokenless::Refused {
+            tool,
+            answer: answer.describe(),
+        }
+    };
     conn.close().await;
-    Ok(())
+    ctx.target.probes.lock().expect("probes").tokenless = Some(probe.clone());
+    Ok(probe)
+}
+
+/// A check that needs call tokens, against a profile that declares none: not
+/// applicable when T2.1's probe (run here when T2.1 was not) found that the target takes
+/// none — one finding, counted once by T2.1 — and skipped when the target refused a
+/// token-less call (it has tokens the profile does not describe). `question` names
+/// what the check tests.
+async fn without_tokens(ctx: &mut Ctx<'_>, question: &str) -> CheckResult {
+    let known = ctx.target.probes.lock().expect("probes").tokenless.clone();
+    let probe = match known {
+        Some(probe) => probe,
+        None => {
+            // The probe's own observation is T2.1's finding, not this check's.
+            let recorded = ctx.observations.len();
+            let probe = tokenless_probe(ctx).await?;
+            ctx.observations.truncate(recorded);
+            probe
+        }
+    };
+    Err(match probe {
+        Tokenless::Served { tool } => Abort::NotApplicable(format!(
+            "the target takes no call tokens (T2.1: {tool} was served without one), so {question} cannot be tested"
+        )),
+        Tokenless::Refused { tool, answer } => {
+            Abort::Skip(refused_without_tokens(&tool, &answer, question))
+        }
+    })
+}
+
+/// Why a check is skipped when a profile without call tokens meets a target that
+/// refused a token-less call.
+fn refused_without_tokens(tool: &str, answer: &str, question: &str) -> String {
+    format!(
+        "the profile says the server takes no call tokens (tokens.placement = \"none\"), yet it refused a token-less call of {tool} ({answer}); describe its tokens in [tokens] so that {question} can be tested"
+    )
 }
 
 /// Opens a session as `tenant` and runs the control: a valid write is visible.
@@ -120,7 +175,14 @@ async fn controlled_session(
 /// T2.1: a call without a call token is refused, even in an authenticated session.
 pub async fn call_token_required(ctx: &mut Ctx<'_>) -> CheckResult {
     if !ctx.tokens_placed() {
-        return without_tokens(ctx, "authorising each call on its own").await;
+        return match tokenless_probe(ctx).await? {
+            Tokenless::Served { .. } => Ok(()),
+            Tokenless::Refused { tool, answer } => Err(Abort::Skip(refused_without_tokens(
+                &tool,
+                &answer,
+                "authorising each call on its own",
+            ))),
+        };
     }
     let a = first_tenant(ctx)?;
     let tool = ctx.write_tool(&[&a])?;
@@ -190,17 +252,27 @@ async fn forged_cases(
     for f in forgeries {
         let forged = minter.forge(*f, &grant, lifetime).await;
         let case = format!("token {}", f.describe());
+        // Padding re-encodes the same signed bytes: accepting it is a malleability
+        // (a token no longer has one spelling), not a forgery.
+        let (level, expected) = match f {
+            Forgery::Padded => (
+                Level::Should,
+                "refused: a token has one canonical encoding (base64url without padding, RFC 7515)",
+            ),
+            _ => (Level::Must, "refused"),
+        };
         match forged.token {
             Ok(token) => {
-                refused_write(
+                refused_write_at(
                     ctx,
+                    level,
                     conn,
                     tenant,
                     tool,
                     Some(&token),
                     Case {
                         name: &case,
-                        expected: "refused",
+                        expected,
                         accepted: "the call succeeded with this token",
                     },
                 )
@@ -255,6 +327,7 @@ pub async fn token_scope(ctx: &mut Ctx<'_>) -> CheckResult {
     };
     let who = principal(&a, &tool)?;
     let right = ctx.grant(&a.id, &who, &tool, "");
+    let contract = ctx.target.profile.tokens.contract();
 
     // A token for another tool.
     let other_tool = ctx
@@ -263,6 +336,12 @@ pub async fn token_scope(ctx: &mut Ctx<'_>) -> CheckResult {
         .chain(a.tools.iter().cloned())
         .find(|t| *t != tool && a.principal_for(t).is_some());
     match &other_tool {
+        _ if !contract.binds(Dimension::Tool) => ctx.observe(
+            "a token for another tool",
+            Outcome::Skip,
+            "refused",
+            "skipped: the token contract does not bind the tool (tokens.binds)",
+        ),
         Some(other) => {
             let token = ctx.token_for(&a, other, "").await?;
             refused_write(
@@ -289,6 +368,51 @@ pub async fn token_scope(ctx: &mut Ctx<'_>) -> CheckResult {
 
     // The right tool, the wrong action: the other tool's (a read grant used to
     // write), else any other action of the profile.
+    unbound_warnings(ctx, &contract, &[Dimension::Action, Dimension::Resource]);
+    if contract.binds(Dimension::Action) {
+        wrong_action(ctx, &mut conn, &a, &tool, &right, other_tool.as_deref()).await?;
+    }
+    if contract.binds(Dimension::Resource) {
+        wrong_resource(ctx, &mut conn, &a, &b, &tool, &right).await?;
+    }
+    read_another_record(ctx, &mut conn, &a, &tool).await?;
+    conn.close().await;
+    Ok(())
+}
+
+/// A warning for each of `dimensions` that the seed wants bound and the contract does
+/// not bind.
+fn unbound_warnings(ctx: &mut Ctx<'_>, contract: &Contract, dimensions: &[Dimension]) {
+    for d in dimensions {
+        if contract.binds(*d) {
+            continue;
+        }
+        let how = if contract.carried.contains(d) {
+            format!(
+                "carries a {} claim but does not bind it (tokens.binds)",
+                d.name()
+            )
+        } else {
+            format!("has no {} claim ([tokens.claims])", d.name())
+        };
+        ctx.should(
+            &format!("the call token binds the {}", d.name()),
+            false,
+            format!("each call token binds the {} it authorises", d.name()),
+            format!("the token contract {how}: {SEED_BINDINGS}"),
+        );
+    }
+}
+
+/// T2.3: a token for the right tool and the wrong action.
+async fn wrong_action(
+    ctx: &mut Ctx<'_>,
+    conn: &mut Conn,
+    a: &Tenant,
+    tool: &str,
+    right: &Grant,
+    other_tool: Option<&str>,
+) -> CheckResult {
     let profile = &ctx.target.profile;
     let other_action = other_tool
         .iter()
@@ -304,9 +428,9 @@ pub async fn token_scope(ctx: &mut Ctx<'_>) -> CheckResult {
         .await?;
     refused_write(
         ctx,
-        &mut conn,
-        &a,
-        &tool,
+        conn,
+        a,
+        tool,
         token.as_deref(),
         Case {
             name: &format!("a {tool} token with action {other_action:?}"),
@@ -314,9 +438,18 @@ pub async fn token_scope(ctx: &mut Ctx<'_>) -> CheckResult {
             accepted: "the call succeeded: the token's action was not checked",
         },
     )
-    .await?;
+    .await
+}
 
-    // The right tool and action, another resource.
+/// T2.3: a token for the right tool and action, and another resource.
+async fn wrong_resource(
+    ctx: &mut Ctx<'_>,
+    conn: &mut Conn,
+    a: &Tenant,
+    b: &Tenant,
+    tool: &str,
+    right: &Grant,
+) -> CheckResult {
     if right.resource == "*" {
         ctx.observe(
             &format!("a {tool} token for another resource"),
@@ -327,7 +460,7 @@ pub async fn token_scope(ctx: &mut Ctx<'_>) -> CheckResult {
             ),
         );
     } else {
-        let elsewhere = ctx.grant(&b.id, &who, &tool, "").resource;
+        let elsewhere = ctx.grant(&b.id, &right.principal, tool, "").resource;
         let elsewhere = if elsewhere == right.resource {
             format!("{}-elsewhere", right.resource)
         } else {
@@ -341,9 +474,9 @@ pub async fn token_scope(ctx: &mut Ctx<'_>) -> CheckResult {
             .await?;
         refused_write(
             ctx,
-            &mut conn,
-            &a,
-            &tool,
+            conn,
+            a,
+            tool,
             token.as_deref(),
             Case {
                 name: &format!("a {tool} token for resource {elsewhere:?}"),
@@ -353,9 +486,6 @@ pub async fn token_scope(ctx: &mut Ctx<'_>) -> CheckResult {
         )
         .await?;
     }
-
-    read_another_record(ctx, &mut conn, &a, &tool).await?;
-    conn.close().await;
     Ok(())
 }
 
@@ -459,28 +589,61 @@ pub async fn token_tenant(ctx: &mut Ctx<'_>) -> CheckResult {
     }
     let (a, b) = ctx.two_tenants()?;
     let tool = ctx.write_tool(&[&a, &b])?;
+    let contract = ctx.target.profile.tokens.contract();
+    unbound_warnings(ctx, &contract, &[Dimension::Tenant]);
+    let foreign_principal = contract.roster && contract.binds(Dimension::Principal);
+    if !foreign_principal {
+        ctx.observe(
+            "a token for another tenant's principal",
+            Outcome::Skip,
+            "refused",
+            if contract.binds(Dimension::Principal) {
+                "skipped: the target keeps no principal roster (tokens.roster = false): it trusts the issuer's principal"
+            } else {
+                "skipped: the token contract does not bind the principal (tokens.binds)"
+            },
+        );
+    }
     for (me, them) in [(&a, &b), (&b, &a)] {
         let Some(mut conn) = controlled_session(ctx, me, &tool).await? else {
             return Ok(());
         };
-        let theirs = ctx.token_for(them, &tool, "").await?;
-        refused_write(
-            ctx,
-            &mut conn,
-            me,
-            &tool,
-            theirs.as_deref(),
-            Case {
-                name: &format!("{}'s token in {}'s session", them.id, me.id),
-                expected: &format!("refused: the token was minted for tenant {}", them.id),
-                accepted: &format!(
-                    "the call succeeded: {}'s session accepted a token minted for {}",
-                    me.id, them.id
-                ),
-            },
-        )
-        .await?;
+        if contract.binds(Dimension::Tenant) {
+            let theirs = ctx.token_for(them, &tool, "").await?;
+            refused_write(
+                ctx,
+                &mut conn,
+                me,
+                &tool,
+                theirs.as_deref(),
+                Case {
+                    name: &format!("{}'s token in {}'s session", them.id, me.id),
+                    expected: &format!("refused: the token was minted for tenant {}", them.id),
+                    accepted: &format!(
+                        "the call succeeded: {}'s session accepted a token minted for {}",
+                        me.id, them.id
+                    ),
+                },
+            )
+            .await?;
+        }
+        if !foreign_principal {
+            conn.close().await;
+            continue;
+        }
         let stranger = principal(them, &tool)?;
+        if me.principals().iter().any(|p| p.id == stranger) {
+            ctx.observe(
+                &format!("a token of tenant {} for {}'s principal {stranger}", me.id, them.id),
+                Outcome::Skip,
+                "refused",
+                format!(
+                    "skipped: {stranger} is a principal of both tenants (list each tenant's principals in the profile)"
+                ),
+            );
+            conn.close().await;
+            continue;
+        }
         let token = ctx.mint(&ctx.grant(&me.id, &stranger, &tool, "")).await?;
         refused_write(
             ctx,
@@ -674,7 +837,7 @@ pub async fn every_http_request_authenticated(ctx: &mut Ctx<'_>) -> CheckResult 
         let h = conn.http().expect("T2.7 runs on HTTP only");
         h.exchange(reqwest::Method::POST, Some(body), headers, timeout)
             .await
-            .map(Conn::answer_of)
+            .map(|answer| Conn::answer_of(answer, body))
     };
 
     let hs = headers(&mut conn, None, false);

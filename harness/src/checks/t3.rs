@@ -279,6 +279,7 @@ impl Stage {
                 let header = vec![(tokens.header.clone(), t.to_owned())];
                 Ok(Conn::answer_of(
                     h.post(text.as_bytes(), &header, wait).await?,
+                    text.as_bytes(),
                 ))
             }
             _ => self.caller.conn.send_raw(text.as_bytes(), wait).await,

@@ -410,8 +410,10 @@ async fn post_at_once(
         h.post(bodies[2].as_bytes(), &headers[2], wait),
     );
     let mut out = Vec::new();
-    for posted in [x, y, z] {
-        out.extend(unless_silent(posted.map(Conn::answer_of))?);
+    for (posted, body) in [x, y, z].into_iter().zip(&bodies) {
+        out.extend(unless_silent(
+            posted.map(|answer| Conn::answer_of(answer, body.as_bytes())),
+        )?);
     }
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! A Streamable HTTP connection: POSTs JSON-RPC, reads JSON or SSE answers.
 
-use super::{ClientError, Transcript};
+use super::pace::Throttle;
+use super::{Awaited, ClientError, Transcript};
 use crate::model::Direction;
 use serde_json::Value;
 use std::time::Duration;
@@ -36,6 +37,8 @@ pub struct HttpConn {
     pub protocol_version: Option<String>,
     /// Lower-cased names of headers whose values the transcript does not show.
     pub redacted: Vec<String>,
+    /// Pacing and rate-limit retries for this connection's tenant.
+    pub throttle: Option<Throttle>,
     label: String,
     transcript: Transcript,
 }
@@ -76,10 +79,6 @@ fn messages_in(content_type: &str, body: &str) -> Vec<Value> {
     }
 }
 
-fn is_response(v: &Value) -> bool {
-    v.get("id").is_some() && (v.get("result").is_some() || v.get("error").is_some())
-}
-
 impl HttpConn {
     pub fn new(
         url: String,
@@ -100,6 +99,7 @@ impl HttpConn {
             session_id: None,
             protocol_version: None,
             redacted: vec!["authorization".into()],
+            throttle: None,
             label: label.to_owned(),
             transcript,
         }
@@ -126,8 +126,51 @@ impl HttpConn {
     }
 
     /// Sends one request with exactly `headers` (no defaults added) and reads the
-    /// answer until a JSON-RPC response arrives, the stream ends, or `timeout`.
+    /// answer until a JSON-RPC response arrives, the stream ends, or `timeout`. The
+    /// request waits for its tenant's pace, and a rate-limited answer (HTTP 429, or the
+    /// profile's signal) is waited out and the request sent again, within the retry
+    /// budget.
     pub async fn exchange(
+        &self,
+        method: reqwest::Method,
+        body: Option<&[u8]>,
+        headers: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<HttpAnswer, ClientError> {
+        let Some(throttle) = &self.throttle else {
+            return self.exchange_once(method, body, headers, timeout).await;
+        };
+        let started = tokio::time::Instant::now();
+        let awaited = Awaited::of_frame(body.unwrap_or_default());
+        let mut attempt = 0;
+        loop {
+            throttle.pace().await;
+            let answer = self
+                .exchange_once(method.clone(), body, headers, timeout)
+                .await?;
+            let message = answer.messages.iter().find(|m| awaited.answered_by(m));
+            let Some(limited) = throttle.limited(
+                Some(answer.status),
+                answer.header("retry-after"),
+                message,
+                attempt,
+            ) else {
+                return Ok(answer);
+            };
+            if started.elapsed() + limited.wait > throttle.budget() {
+                return Err(ClientError::RateLimited {
+                    why: limited.why,
+                    after_ms: started.elapsed().as_millis() as u64,
+                });
+            }
+            throttle.note(&self.transcript, &self.label, &limited);
+            tokio::time::sleep(limited.wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// [`Self::exchange`] without pacing or retries.
+    async fn exchange_once(
         &self,
         method: reqwest::Method,
         body: Option<&[u8]>,
@@ -158,6 +201,7 @@ impl HttpConn {
             channel.trim_end(),
             body.unwrap_or_default(),
         );
+        let awaited = Awaited::of_frame(body.unwrap_or_default());
         let mut req = self.client.request(method, &self.url);
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());
@@ -185,13 +229,14 @@ impl HttpConn {
                 .unwrap_or("")
                 .to_owned();
             let mut raw = Vec::new();
-            // SSE streams may stay open after the response; stop once it has arrived.
+            // SSE streams may stay open after the response; stop once the answer to this
+            // request has arrived.
             while let Some(chunk) = resp.chunk().await? {
                 raw.extend_from_slice(&chunk);
                 if content_type.starts_with("text/event-stream")
                     && messages_in(&content_type, &String::from_utf8_lossy(&raw))
                         .iter()
-                        .any(is_response)
+                        .any(|m| awaited.answered_by(m))
                 {
                     break;
                 }
@@ -324,7 +369,7 @@ mod tests {
         let body = "data: \nid: 0\nretry: 3000\n\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\nid: 1\n\n";
         let msgs = messages_in("text/event-stream", body);
         assert_eq!(msgs.len(), 1);
-        assert!(is_response(&msgs[0]));
+        assert!(super::super::is_response(&msgs[0]));
     }
 
     #[test]

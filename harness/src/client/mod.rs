@@ -10,6 +10,7 @@
 //! - [`token`]: session and call tokens, and their hostile variants.
 
 pub mod http;
+pub mod pace;
 pub mod stdio;
 pub mod token;
 pub mod transcript;
@@ -53,6 +54,11 @@ pub enum ClientError {
     /// The harness itself could not go on (a token could not be minted, a task died).
     #[error("the harness could not go on: {0}")]
     Harness(String),
+    /// The target kept signalling a rate limit for the whole retry budget.
+    #[error(
+        "the target kept rate-limiting for {after_ms} ms (last: {why}); raise [limits] retry_budget_ms or lower calls_per_second"
+    )]
+    RateLimited { why: String, after_ms: u64 },
 }
 
 fn tail_suffix(tail: &str) -> String {
@@ -141,6 +147,82 @@ impl Answer {
     }
 }
 
+/// Is `v` a JSON-RPC response (an `id` and a `result` or `error`)?
+pub fn is_response(v: &Value) -> bool {
+    v.get("id").is_some() && (v.get("result").is_some() || v.get("error").is_some())
+}
+
+/// Which response answers a frame: the one carrying the frame's id. A hostile frame
+/// may also be answered with `id: null` (the server could not read its id); a request
+/// the harness built never is — a stray `id: null` error is not its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Awaited {
+    /// The frame's id; `None` when it cannot be recovered (any response answers).
+    id: Option<Value>,
+    /// Whether `id: null` answers the frame too.
+    null_ok: bool,
+}
+
+impl Awaited {
+    /// The answer to the well-formed request `id`.
+    pub fn exactly(id: Value) -> Self {
+        Self {
+            id: Some(id),
+            null_ok: false,
+        }
+    }
+
+    /// The answer to a raw frame: its id if one can be read from it (even from a
+    /// frame that is not valid JSON), `id: null` accepted too.
+    pub fn of_frame(bytes: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(bytes);
+        let id = match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(map)) => map.get("id").cloned(),
+            Ok(_) => None,
+            Err(_) => scan_id(&text),
+        };
+        Self {
+            id: id.filter(|v| !v.is_null()),
+            null_ok: true,
+        }
+    }
+
+    /// Does `msg` answer the frame?
+    pub fn answered_by(&self, msg: &Value) -> bool {
+        if !is_response(msg) {
+            return false;
+        }
+        match (&self.id, msg.get("id")) {
+            (None, _) => true,
+            (Some(_), Some(Value::Null)) => self.null_ok,
+            (Some(want), Some(got)) => want == got,
+            (Some(_), None) => false,
+        }
+    }
+
+    /// `the response to id 7`, for messages.
+    pub fn describe(&self) -> String {
+        match &self.id {
+            Some(id) => format!("the response to id {id}"),
+            None => "a response".into(),
+        }
+    }
+}
+
+/// The value of the first `"id":` member of a frame that does not parse as JSON (a
+/// number or a string), if there is one.
+fn scan_id(text: &str) -> Option<Value> {
+    let at = text.find("\"id\"")?;
+    let rest = text[at + 4..].trim_start().strip_prefix(':')?.trim_start();
+    let end = if let Some(inner) = rest.strip_prefix('"') {
+        inner.find('"').map(|i| i + 2)?
+    } else {
+        rest.find(|c: char| !(c.is_ascii_digit() || c == '-'))
+            .unwrap_or(rest.len())
+    };
+    serde_json::from_str(&rest[..end]).ok()
+}
+
 /// Does `marker` occur in any string (or object key) inside `value`?
 pub fn mentions(value: &Value, marker: &str) -> bool {
     match value {
@@ -226,6 +308,29 @@ pub struct Target {
     http_server: Mutex<Option<Launched>>,
     /// `{scratch}`: a directory of this target's own, removed when it is dropped.
     scratch: PathBuf,
+    /// What one check learnt of the target that others depend on.
+    pub probes: std::sync::Mutex<Probes>,
+    rate_limits: std::sync::Arc<pace::RateLimits>,
+    /// Tenant id → its next pacing slot, shared by all its connections.
+    slots:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>>,
+}
+
+/// Facts about a target that one check establishes and others depend on, each found
+/// once per run.
+#[derive(Debug, Clone, Default)]
+pub struct Probes {
+    /// Against a profile without call tokens: did a token-less call succeed (T2.1)?
+    pub tokenless: Option<Tokenless>,
+}
+
+/// The outcome of T2.1's probe of a target whose profile declares no call tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tokenless {
+    /// A call without any token succeeded: the target takes no call tokens.
+    Served { tool: String },
+    /// It was refused: the target has tokens the profile does not describe.
+    Refused { tool: String, answer: String },
 }
 
 impl Drop for Target {
@@ -245,6 +350,7 @@ fn scratch_dir() -> PathBuf {
 
 impl Target {
     pub fn new(mut profile: Profile) -> Self {
+        let profile_limits = profile.limits.clone();
         let scratch = scratch_dir();
         profile.substitute_scratch(&scratch.to_string_lossy());
         Self {
@@ -254,6 +360,9 @@ impl Target {
             set_up: Mutex::new(None),
             http_server: Mutex::new(None),
             scratch,
+            probes: Default::default(),
+            rate_limits: std::sync::Arc::new(pace::RateLimits::from_limits(&profile_limits)),
+            slots: Default::default(),
         }
     }
 
@@ -511,24 +620,31 @@ impl Target {
         tenant: Option<&Tenant>,
         transcript: &Transcript,
     ) -> Result<Conn, ClientError> {
-        let credential = match self.tenant_or_first(tenant) {
+        let tenant = self.tenant_or_first(tenant);
+        let credential = match tenant {
             Some(t) => self.session_credential(t)?,
             None => None,
         };
-        self.connect_with(label, credential.as_deref(), transcript)
+        self.connect_with(label, tenant, credential.as_deref(), transcript)
             .await
     }
 
-    /// Opens a new connection presenting `credential` as the session credential (or
-    /// none), whoever it belongs to.
+    /// Opens a new connection of `tenant` (its pace, its endpoint) presenting
+    /// `credential` as the session credential (or none), whoever it belongs to.
     pub async fn connect_with(
         &self,
         label: &str,
+        tenant: Option<&Tenant>,
         credential: Option<&str>,
         transcript: &Transcript,
     ) -> Result<Conn, ClientError> {
         self.prepare().await?;
         let auth = &self.profile.auth;
+        let throttle = pace::Throttle::new(
+            self.rate_limits.clone(),
+            self.slots.clone(),
+            tenant.map_or("", |t| t.id.as_str()),
+        );
         let link = match self.transport() {
             Transport::Stdio => {
                 let mut env = self.env(None);
@@ -560,12 +676,16 @@ impl Target {
                 }
                 let mut conn = HttpConn::new(url, headers, label, transcript.clone());
                 conn.redacted.push(auth.http_header.to_ascii_lowercase());
+                conn.throttle = Some(throttle.clone());
                 Link::Http(conn)
             }
         };
         let tokens = &self.profile.tokens;
         Ok(Conn {
             link,
+            throttle,
+            transcript: transcript.clone(),
+            label: label.to_owned(),
             next_id: 0,
             request_timeout: self.request_timeout(),
             placement: match tokens.placement {
@@ -606,6 +726,10 @@ enum CallPlacement {
 /// One MCP connection.
 pub struct Conn {
     link: Link,
+    /// Its tenant's pace and the rate-limit retries (HTTP: inside [`HttpConn`]).
+    throttle: pace::Throttle,
+    transcript: Transcript,
+    label: String,
     next_id: i64,
     request_timeout: Duration,
     placement: CallPlacement,
@@ -632,22 +756,60 @@ impl Conn {
         self.next_id
     }
 
-    /// Sends raw bytes as one frame and waits up to `wait` for a response.
+    /// Sends raw bytes as one frame and waits up to `wait` for its answer: the
+    /// response carrying the frame's id, or `id: null` ([`Awaited::of_frame`]).
     pub async fn send_raw(&mut self, bytes: &[u8], wait: Duration) -> Result<Answer, ClientError> {
-        match &mut self.link {
-            Link::Stdio(s) => {
-                s.send(bytes, wait).await?;
-                let (message, raw) = s.next_response(wait).await?;
-                Ok(Answer {
+        self.send_awaiting(bytes, &[], &Awaited::of_frame(bytes), wait)
+            .await
+    }
+
+    /// Sends `bytes` (over HTTP with `extra` headers) and waits for `awaited`.
+    async fn send_awaiting(
+        &mut self,
+        bytes: &[u8],
+        extra: &[(String, String)],
+        awaited: &Awaited,
+        wait: Duration,
+    ) -> Result<Answer, ClientError> {
+        let Link::Stdio(s) = &mut self.link else {
+            let Link::Http(h) = &mut self.link else {
+                unreachable!()
+            };
+            let answer = h.post(bytes, extra, wait).await?;
+            return Ok(http_answer(answer, awaited));
+        };
+        let started = tokio::time::Instant::now();
+        let mut attempt = 0;
+        loop {
+            self.throttle.pace().await;
+            s.send(bytes, wait).await?;
+            let (message, raw) = s.next_response(awaited, wait).await?;
+            let Some(limited) = self.throttle.limited(None, None, Some(&message), attempt) else {
+                return Ok(Answer {
                     message: Some(message),
                     http: None,
                     raw,
-                })
+                });
+            };
+            if started.elapsed() + limited.wait > self.throttle.budget() {
+                return Err(ClientError::RateLimited {
+                    why: limited.why,
+                    after_ms: started.elapsed().as_millis() as u64,
+                });
             }
-            Link::Http(h) => {
-                let answer = h.post(bytes, &[], wait).await?;
-                Ok(http_answer(answer))
-            }
+            self.throttle.note(&self.transcript, &self.label, &limited);
+            tokio::time::sleep(limited.wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// Responses that answered no pending request since the last call (stdio: an
+    /// unsolicited `id: null` error, a late answer); HTTP answers each request in its
+    /// own response, so it has none.
+    pub fn take_strays(&mut self) -> Vec<Value> {
+        match &mut self.link {
+            Link::Stdio(s) => s.take_strays(),
+            Link::Http(_) => Vec::new(),
         }
     }
 
@@ -656,7 +818,13 @@ impl Conn {
         let id = self.next_id();
         let frame = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let timeout = self.request_timeout;
-        self.send_raw(frame.to_string().as_bytes(), timeout).await
+        self.send_awaiting(
+            frame.to_string().as_bytes(),
+            &[],
+            &Awaited::exactly(json!(id)),
+            timeout,
+        )
+        .await
     }
 
     /// Sends a notification (no answer expected beyond HTTP's 202).
@@ -664,6 +832,9 @@ impl Conn {
         let frame = json!({"jsonrpc": "2.0", "method": method, "params": params});
         let bytes = frame.to_string().into_bytes();
         let timeout = self.request_timeout;
+        if matches!(self.link, Link::Stdio(_)) {
+            self.throttle.pace().await;
+        }
         match &mut self.link {
             Link::Stdio(s) => s.send(&bytes, timeout).await,
             Link::Http(h) => h.post(&bytes, &[], timeout).await.map(|_| ()),
@@ -713,13 +884,8 @@ impl Conn {
     ) -> Result<Answer, ClientError> {
         let (frame, extra) = self.call_frame(name, arguments, call_token);
         let timeout = self.request_timeout;
-        match &mut self.link {
-            Link::Http(h) => {
-                let answer = h.post(&frame, &extra, timeout).await?;
-                Ok(http_answer(answer))
-            }
-            Link::Stdio(_) => self.send_raw(&frame, timeout).await,
-        }
+        let awaited = Awaited::exactly(json!(self.next_id));
+        self.send_awaiting(&frame, &extra, &awaited, timeout).await
     }
 
     /// The `tools/call` frame [`Conn::call_tool`] sends, and the HTTP headers the call
@@ -746,9 +912,10 @@ impl Conn {
         (frame.to_string().into_bytes(), extra)
     }
 
-    /// The answer to a raw HTTP exchange, as [`Answer`].
-    pub fn answer_of(answer: HttpAnswer) -> Answer {
-        http_answer(answer)
+    /// The answer to a raw HTTP exchange, as [`Answer`]: the response carrying the
+    /// request body's id (or `id: null`).
+    pub fn answer_of(answer: HttpAnswer, body: &[u8]) -> Answer {
+        http_answer(answer, &Awaited::of_frame(body))
     }
 
     /// Lists every tool, following `nextCursor` for at most [`MAX_PAGES`] pages.
@@ -821,11 +988,11 @@ impl Conn {
     }
 }
 
-fn http_answer(answer: HttpAnswer) -> Answer {
+fn http_answer(answer: HttpAnswer, awaited: &Awaited) -> Answer {
     let message = answer
         .messages
         .iter()
-        .find(|m| m.get("id").is_some() && (m.get("result").is_some() || m.get("error").is_some()))
+        .find(|m| awaited.answered_by(m))
         .cloned();
     Answer {
         message,

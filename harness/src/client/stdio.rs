@@ -1,6 +1,6 @@
 //! A stdio connection: the target as a child process speaking newline-delimited JSON.
 
-use super::{ClientError, Transcript};
+use super::{Awaited, ClientError, Transcript, is_response};
 use crate::model::Direction;
 use serde_json::Value;
 use std::collections::VecDeque;
@@ -46,6 +46,8 @@ pub struct StdioConn {
     stderr_reader: tokio::task::JoinHandle<()>,
     /// Notifications read while waiting for responses, for [`StdioConn::notifications`].
     pending: Vec<Value>,
+    /// Responses that answered no pending request (unsolicited or late).
+    strays: Vec<Value>,
     label: String,
     transcript: Transcript,
 }
@@ -119,6 +121,7 @@ impl StdioConn {
             stderr: tail,
             stderr_reader,
             pending: Vec::new(),
+            strays: Vec::new(),
             label: label.to_owned(),
             transcript,
         })
@@ -174,10 +177,12 @@ impl StdioConn {
         }
     }
 
-    /// Waits for the next JSON-RPC response (a message with `id` and `result`/`error`),
-    /// recording and skipping notifications and unparsable lines.
+    /// Waits for the response `awaited` names, recording and skipping notifications,
+    /// unparsable lines and responses to other ids (kept as strays: an unsolicited
+    /// `id: null` error is never taken as the answer to a pending request).
     pub async fn next_response(
         &mut self,
+        awaited: &Awaited,
         timeout: Duration,
     ) -> Result<(Value, String), ClientError> {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -187,13 +192,17 @@ impl StdioConn {
                 Ok(None) => return Err(self.exited().await),
                 Err(_) => {
                     let err = ClientError::Timeout {
-                        what: "waiting for a response".into(),
+                        what: format!("waiting for {}", awaited.describe()),
                         after_ms: timeout.as_millis() as u64,
                         stderr_tail: self.stderr_tail(),
                     };
                     self.transcript.note(
                         &self.label,
-                        format!("no response within {} ms", timeout.as_millis()),
+                        format!(
+                            "no response to {} within {} ms",
+                            awaited.describe(),
+                            timeout.as_millis()
+                        ),
                     );
                     return Err(err);
                 }
@@ -203,15 +212,27 @@ impl StdioConn {
             let Ok(msg) = serde_json::from_slice::<Value>(&line) else {
                 continue;
             };
-            if msg.get("id").is_some()
-                && (msg.get("result").is_some() || msg.get("error").is_some())
-            {
+            if awaited.answered_by(&msg) {
                 return Ok((msg, String::from_utf8_lossy(&line).into_owned()));
             }
-            if msg.get("id").is_none() && msg.get("method").is_some() {
+            if is_response(&msg) {
+                self.transcript.note(
+                    &self.label,
+                    format!(
+                        "an answer to no pending request (waiting for {}) — kept aside",
+                        awaited.describe()
+                    ),
+                );
+                self.strays.push(msg);
+            } else if msg.get("id").is_none() && msg.get("method").is_some() {
                 self.pending.push(msg);
             }
         }
+    }
+
+    /// Responses that answered no pending request, since the last call.
+    pub fn take_strays(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.strays)
     }
 
     /// The notifications received so far and those arriving within `wait`.

@@ -16,7 +16,8 @@
 //! and `=`-padded segments for T2.5. Those that re-sign need the built-in key; the rest
 //! are derived from a valid token, whoever minted it.
 
-use crate::profile::{Alg, Placement, Profile};
+use crate::model::Grant;
+use crate::profile::{Alg, Contract, Dimension, Placement, Profile};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -42,16 +43,6 @@ pub const BEYOND_SKEW_SECS: u64 = 600;
 pub const OVER_LONG_SECS: u64 = 3600;
 /// The `kid` of the unknown-key forgery.
 pub const UNKNOWN_KID: &str = "mcp-tenancy-unknown-kid";
-
-/// What one call token authorises.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
-    pub tenant: String,
-    pub principal: String,
-    pub tool: String,
-    pub action: String,
-    pub resource: String,
-}
 
 /// base64url without padding.
 pub fn b64(bytes: &[u8]) -> String {
@@ -123,12 +114,17 @@ pub enum SigningMaterial {
     Hmac(Vec<u8>),
 }
 
-/// Built-in minting: signs with the profile's key.
+/// Built-in minting: signs with the profile's key, in the target's token contract.
 #[derive(Clone)]
 pub struct Builtin {
-    pub issuer: String,
+    /// `iss`, if the contract uses one.
+    pub issuer: Option<String>,
     pub audience: String,
-    pub kid: String,
+    /// The `kid` header, if the contract uses one.
+    pub kid: Option<String>,
+    /// The call token's `typ` header (empty: none).
+    pub typ: String,
+    pub contract: Contract,
     pub material: SigningMaterial,
     /// The Ed25519 public key, for the algorithm-confusion forgery.
     pub public_key: Option<[u8; 32]>,
@@ -137,6 +133,43 @@ pub struct Builtin {
 impl std::fmt::Debug for Builtin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Builtin {{ kid: {:?}, key: <secret> }}", self.kid)
+    }
+}
+
+/// Inserts the contract's claims for `grant` into `claims`: each dimension under its
+/// claim name, the scope string, and the fixed extra claims.
+fn contract_claims(
+    contract: &Contract,
+    grant: &Grant,
+    claims: &mut serde_json::Map<String, Value>,
+) {
+    let value = |d: Dimension| match d {
+        Dimension::Tenant => &grant.tenant,
+        Dimension::Principal => &grant.principal,
+        Dimension::Tool => &grant.tool,
+        Dimension::Action => &grant.action,
+        Dimension::Resource => &grant.resource,
+    };
+    for d in Dimension::ALL {
+        if let Some(name) = contract.claims.claim(d) {
+            claims.insert(name.to_owned(), json!(value(d)));
+        }
+    }
+    if let Some(scope) = &contract.claims.scope {
+        let items: Vec<String> = contract
+            .claims
+            .scope_items
+            .iter()
+            .map(|item| {
+                Dimension::ALL.iter().fold(item.clone(), |acc, d| {
+                    acc.replace(&format!("{{{}}}", d.name()), value(*d))
+                })
+            })
+            .collect();
+        claims.insert(scope.clone(), json!(items.join(" ")));
+    }
+    for (k, v) in &contract.claims.extra {
+        claims.insert(k.clone(), serde_json::to_value(v).unwrap_or(Value::Null));
     }
 }
 
@@ -149,9 +182,15 @@ impl Builtin {
         }
     }
 
-    /// Signs `claims` under a header with `typ` and `kid`.
-    pub fn sign(&self, typ: &str, kid: &str, claims: &Value) -> String {
-        let header = json!({"alg": self.alg().name(), "typ": typ, "kid": kid});
+    /// Signs `claims` under a header with `alg`, `typ` (unless empty) and `kid` (if any).
+    pub fn sign(&self, typ: &str, kid: Option<&str>, claims: &Value) -> String {
+        let mut header = json!({"alg": self.alg().name()});
+        if !typ.is_empty() {
+            header["typ"] = json!(typ);
+        }
+        if let Some(kid) = kid {
+            header["kid"] = json!(kid);
+        }
         let input = signing_input(&header, claims);
         let signature = match &self.material {
             SigningMaterial::Ed25519(key) => key.sign(input.as_bytes()).to_bytes().to_vec(),
@@ -160,34 +199,57 @@ impl Builtin {
         format!("{input}.{}", b64(&signature))
     }
 
-    /// The claims of a call token valid from `iat` to `exp`.
-    pub fn call_claims(&self, grant: &Grant, iat: u64, exp: u64) -> Value {
-        json!({
-            "iss": self.issuer,
-            "aud": self.audience,
-            "sub": grant.principal,
-            "tenant": grant.tenant,
-            "tool": grant.tool,
-            "action": grant.action,
-            "resource": grant.resource,
-            "iat": iat,
-            "exp": exp,
-            "jti": unique_jti(iat),
-        })
+    /// The claims every token of the contract carries: `iss` (if used), `aud`.
+    fn base_claims(&self) -> serde_json::Map<String, Value> {
+        let mut claims = serde_json::Map::new();
+        if let Some(iss) = &self.issuer {
+            claims.insert("iss".into(), json!(iss));
+        }
+        claims.insert("aud".into(), json!(self.audience));
+        claims
     }
 
-    /// A session token for `tenant`, valid from `now` for [`SESSION_LIFETIME_SECS`].
+    /// The claims of a call token valid from `iat` to `exp`, laid out as the contract
+    /// says.
+    pub fn call_claims(&self, grant: &Grant, iat: u64, exp: u64) -> Value {
+        let mut claims = self.base_claims();
+        contract_claims(&self.contract, grant, &mut claims);
+        claims.insert("iat".into(), json!(iat));
+        claims.insert("exp".into(), json!(exp));
+        if self.contract.jti {
+            claims.insert("jti".into(), json!(unique_jti(iat)));
+        }
+        Value::Object(claims)
+    }
+
+    /// Signs call-token `claims` under the contract's header.
+    pub fn sign_call(&self, claims: &Value) -> String {
+        self.sign(&self.typ, self.kid.as_deref(), claims)
+    }
+
+    /// A session token for `tenant`, valid from `now` for [`SESSION_LIFETIME_SECS`]:
+    /// the tenant under the contract's tenant claim, [`HARNESS_SUBJECT`] under its
+    /// principal claim.
     pub fn session_token(&self, tenant: &str, now: u64) -> String {
-        let claims = json!({
-            "iss": self.issuer,
-            "aud": self.audience,
-            "sub": HARNESS_SUBJECT,
-            "tenant": tenant,
-            "iat": now,
-            "nbf": now,
-            "exp": now + SESSION_LIFETIME_SECS,
-        });
-        self.sign(SESSION_TYP, &self.kid, &claims)
+        let mut claims = self.base_claims();
+        let c = &self.contract.claims;
+        claims.insert(
+            c.principal.clone().unwrap_or_else(|| "sub".into()),
+            json!(HARNESS_SUBJECT),
+        );
+        claims.insert(
+            c.tenant.clone().unwrap_or_else(|| "tenant".into()),
+            json!(tenant),
+        );
+        for (k, v) in &c.extra {
+            claims.insert(k.clone(), serde_json::to_value(v).unwrap_or(Value::Null));
+        }
+        claims.insert("iat".into(), json!(now));
+        if self.contract.nbf {
+            claims.insert("nbf".into(), json!(now));
+        }
+        claims.insert("exp".into(), json!(now + SESSION_LIFETIME_SECS));
+        self.sign(SESSION_TYP, self.kid.as_deref(), &Value::Object(claims))
     }
 }
 
@@ -204,7 +266,7 @@ fn thirty_two(bytes: Vec<u8>, what: &str) -> Result<[u8; 32], String> {
 /// Mints tokens as the profile says: built-in or by an external command.
 #[derive(Debug, Clone)]
 pub enum TokenMinter {
-    Builtin(Builtin),
+    Builtin(Box<Builtin>),
     Command {
         command: Vec<String>,
         cwd: PathBuf,
@@ -306,9 +368,7 @@ impl TokenMinter {
                 public_key,
             }));
         }
-        let (Some(key), Some(alg), Some(kid), Some(issuer), Some(audience)) =
-            (&t.key, t.alg, &t.kid, &t.issuer, &t.audience)
-        else {
+        let (Some(key), Some(alg), Some(audience)) = (&t.key, t.alg, &t.audience) else {
             return Ok(None);
         };
         let text = profile.secret(key).map_err(|e| e.to_string())?;
@@ -322,13 +382,15 @@ impl TokenMinter {
             }
             Alg::HS256 => (SigningMaterial::Hmac(bytes), None),
         };
-        Ok(Some(TokenMinter::Builtin(Builtin {
-            issuer: issuer.clone(),
+        Ok(Some(TokenMinter::Builtin(Box::new(Builtin {
+            issuer: t.issuer.clone(),
             audience: audience.clone(),
-            kid: kid.clone(),
+            kid: t.kid.clone(),
+            typ: t.typ.clone(),
+            contract: t.contract(),
             material,
             public_key: public_key.or(derived),
-        })))
+        }))))
     }
 
     /// Does the profile put call tokens on calls at all?
@@ -351,7 +413,7 @@ impl TokenMinter {
         match self {
             TokenMinter::Builtin(b) => {
                 let now = now_secs();
-                Ok(b.sign(CALL_TYP, &b.kid, &b.call_claims(grant, now, now + lifetime)))
+                Ok(b.sign_call(&b.call_claims(grant, now, now + lifetime)))
             }
             TokenMinter::Command { command, cwd, .. } => {
                 run_minter(command, cwd, grant, lifetime).await
@@ -386,8 +448,9 @@ impl TokenMinter {
                 )
             })
         };
-        let typ = parts.header["typ"].as_str().unwrap_or(CALL_TYP).to_owned();
-        let kid = parts.header["kid"].as_str().unwrap_or_default().to_owned();
+        let typ = parts.header["typ"].as_str().unwrap_or_default().to_owned();
+        let kid = parts.header["kid"].as_str().map(str::to_owned);
+        let kid = kid.as_deref();
         let mut claims = parts.claims.clone();
         let (h, c, s) = segments(valid);
         match forgery {
@@ -395,21 +458,24 @@ impl TokenMinter {
                 let b = needs_key()?;
                 claims["iat"] = json!(now - 2 * BEYOND_SKEW_SECS);
                 claims["exp"] = json!(now - BEYOND_SKEW_SECS);
-                Ok(b.sign(&typ, &kid, &claims))
+                Ok(b.sign(&typ, kid, &claims))
             }
             Forgery::NotYetValid => {
                 let b = needs_key()?;
+                if !b.contract.nbf {
+                    return Err("the token contract has no nbf (tokens.nbf = false), so a token's start cannot be dated ahead".into());
+                }
                 let lifetime = lifetime_of(&claims);
                 claims["iat"] = json!(now + BEYOND_SKEW_SECS);
                 claims["nbf"] = json!(now + BEYOND_SKEW_SECS);
                 claims["exp"] = json!(now + BEYOND_SKEW_SECS + lifetime);
-                Ok(b.sign(&typ, &kid, &claims))
+                Ok(b.sign(&typ, kid, &claims))
             }
             Forgery::OverLong => {
                 let b = needs_key()?;
                 claims["iat"] = json!(now);
                 claims["exp"] = json!(now + OVER_LONG_SECS);
-                Ok(b.sign(&typ, &kid, &claims))
+                Ok(b.sign(&typ, kid, &claims))
             }
             Forgery::SignatureBit => {
                 let mut sig = parts.signature.clone();
@@ -441,16 +507,25 @@ impl TokenMinter {
                 let sig = hs256(&public, input.as_bytes());
                 Ok(format!("{input}.{}", b64(&sig)))
             }
-            Forgery::UnknownKid => Ok(needs_key()?.sign(&typ, UNKNOWN_KID, &claims)),
+            Forgery::UnknownKid => {
+                let b = needs_key()?;
+                if kid.is_none() {
+                    return Err("the token contract uses no kid (no tokens.kid)".into());
+                }
+                Ok(b.sign(&typ, Some(UNKNOWN_KID), &claims))
+            }
             Forgery::WrongAudience => {
                 let b = needs_key()?;
                 claims["aud"] = json!(format!("{}-another-server", b.audience));
-                Ok(b.sign(&typ, &kid, &claims))
+                Ok(b.sign(&typ, kid, &claims))
             }
             Forgery::WrongIssuer => {
                 let b = needs_key()?;
+                if b.issuer.is_none() {
+                    return Err("the token contract uses no issuer (no tokens.issuer)".into());
+                }
                 claims["iss"] = json!("https://issuer.invalid");
-                Ok(b.sign(&typ, &kid, &claims))
+                Ok(b.sign(&typ, kid, &claims))
             }
             Forgery::Truncated => Ok(format!("{h}.{c}.{}", &s[..s.len() / 2])),
             Forgery::Padded => Ok(format!("{}.{}.{}", pad(h), pad(c), pad(s))),
@@ -533,26 +608,39 @@ mod tests {
 
     const SEED: [u8; 32] = [7; 32];
 
+    fn kit_contract() -> Contract {
+        crate::profile::Tokens {
+            issuer: Some("https://iss.test".into()),
+            kid: Some("k".into()),
+            ..Default::default()
+        }
+        .contract()
+    }
+
     fn ed() -> TokenMinter {
         let key = SigningKey::from_bytes(&SEED);
         let public = key.verifying_key().to_bytes();
-        TokenMinter::Builtin(Builtin {
-            issuer: "https://iss.test".into(),
+        TokenMinter::Builtin(Box::new(Builtin {
+            issuer: Some("https://iss.test".into()),
             audience: "urn:aud".into(),
-            kid: "k-ed".into(),
+            kid: Some("k-ed".into()),
+            typ: CALL_TYP.into(),
+            contract: kit_contract(),
             material: SigningMaterial::Ed25519(Box::new(key)),
             public_key: Some(public),
-        })
+        }))
     }
 
     fn hs() -> TokenMinter {
-        TokenMinter::Builtin(Builtin {
-            issuer: "https://iss.test".into(),
+        TokenMinter::Builtin(Box::new(Builtin {
+            issuer: Some("https://iss.test".into()),
             audience: "urn:aud".into(),
-            kid: "k-hs".into(),
+            kid: Some("k-hs".into()),
+            typ: CALL_TYP.into(),
+            contract: kit_contract(),
             material: SigningMaterial::Hmac(b"0123456789abcdef0123456789abcdef".to_vec()),
             public_key: None,
-        })
+        }))
     }
 
     fn grant() -> Grant {
@@ -592,7 +680,7 @@ mod tests {
         let TokenMinter::Builtin(b) = m else {
             unreachable!()
         };
-        b.sign(CALL_TYP, &b.kid, &b.call_claims(&grant(), 1000, 1120))
+        b.sign_call(&b.call_claims(&grant(), 1000, 1120))
     }
 
     #[test]

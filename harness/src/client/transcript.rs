@@ -1,17 +1,28 @@
 //! The record of every exchange of a check, for the report.
 
-use crate::model::{Direction, Frame};
+use crate::model::{Direction, Frame, Retries};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Bodies longer than this are cut in the transcript (the count of the rest is kept).
 pub const MAX_BODY_CHARS: usize = 4096;
 
-/// A shared, append-only list of frames with a common clock.
+/// A shared, append-only list of frames with a common clock, and the count of the
+/// retries the harness made.
 #[derive(Debug, Clone)]
 pub struct Transcript {
     start: Instant,
     frames: Arc<Mutex<Vec<Frame>>>,
+    retries: Arc<Mutex<Retries>>,
+}
+
+/// Why the harness sent something again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryKind {
+    /// The target signalled a rate limit; the same frame went again after a back-off.
+    RateLimited,
+    /// A read-back was refused; it was tried again before the channel was judged.
+    ReadBack,
 }
 
 impl Default for Transcript {
@@ -25,6 +36,7 @@ impl Transcript {
         Self {
             start: Instant::now(),
             frames: Arc::default(),
+            retries: Arc::default(),
         }
     }
 
@@ -66,6 +78,20 @@ impl Transcript {
             "harness",
             text.as_ref().as_bytes(),
         );
+    }
+
+    /// Counts one retry.
+    pub fn count_retry(&self, kind: RetryKind) {
+        let mut r = self.retries.lock().unwrap_or_else(|p| p.into_inner());
+        match kind {
+            RetryKind::RateLimited => r.rate_limited += 1,
+            RetryKind::ReadBack => r.read_back += 1,
+        }
+    }
+
+    /// The retries counted so far.
+    pub fn retries(&self) -> Retries {
+        *self.retries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn frames(&self) -> Vec<Frame> {

@@ -34,7 +34,7 @@ table.meta th { font-weight: 600; }
 .pass, .holds { background: #dafbe1; color: #116329; }
 .fail, .broken { background: #ffebe9; color: #a40e26; }
 .warn, .warnings { background: #fff8c5; color: #7d4e00; }
-.skip, .not-checked { background: #eaeef2; color: #57606a; }
+.skip, .na, .not-checked { background: #eaeef2; color: #57606a; }
 .partial { background: #ddf4ff; color: #0550ae; }
 .xfail { background: #fbefff; color: #6e40c9; }
 article.check { border: 1px solid #d0d7de; border-left: 6px solid #8c959f; border-radius: 6px;
@@ -42,7 +42,7 @@ article.check { border: 1px solid #d0d7de; border-left: 6px solid #8c959f; borde
 article.c-pass { border-left-color: #1a7f37; }
 article.c-fail { border-left-color: #cf222e; }
 article.c-warn { border-left-color: #bf8700; }
-article.c-skip { border-left-color: #8c959f; }
+article.c-skip, article.c-na { border-left-color: #8c959f; }
 .cid { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color: #57606a; margin-right: .4rem; }
 .muted { color: #57606a; font-size: .85rem; }
 .sides { display: grid; grid-template-columns: 1fr 1fr; gap: .75rem; }
@@ -96,12 +96,14 @@ pub(crate) fn render(report: &RunReport) -> String {
         "Checks",
         &format!(
             "{} — <span class=\"badge pass\">{} pass</span> <span class=\"badge fail\">{} fail</span> \
-             <span class=\"badge warn\">{} warn</span> <span class=\"badge skip\">{} skip</span>",
+             <span class=\"badge warn\">{} warn</span> <span class=\"badge skip\">{} skip</span> \
+             <span class=\"badge skip\">{} n/a</span>",
             total.total(),
             total.pass,
             total.fail,
             total.warn,
-            total.skip
+            total.skip,
+            total.na
         ),
     );
     out.push_str("</table>\n");
@@ -133,7 +135,7 @@ fn verdict_badge(v: Verdict) -> String {
 fn status_badge(c: &CheckResult) -> String {
     let mut badge = format!(
         "<span class=\"badge {0}\">{1}</span>",
-        c.outcome.label(),
+        c.outcome.key(),
         c.outcome.label().to_uppercase()
     );
     if let Some(reason) = &c.expected_failure {
@@ -151,14 +153,15 @@ fn checklist(out: &mut String, groups: &[Group<'_>]) {
     out.push_str(
         "<h2 id=\"checklist\">Security checklist</h2>\n<table class=\"checklist\">\n\
          <tr><th>Property</th><th>Checklist item</th><th>Verdict</th>\
-         <th>Pass</th><th>Fail</th><th>Warn</th><th>Skip</th></tr>\n",
+         <th>Pass</th><th>Fail</th><th>Warn</th><th>Skip</th><th>N/A</th></tr>\n",
     );
     for g in groups {
         let c = g.counts;
         let _ = writeln!(
             out,
             "<tr><td><a href=\"#{}\">{}</a></td><td>{}</td><td>{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td></tr>",
             escape_attr(&anchor("prop", g.id)),
             escape_text(g.id),
             escape_text(g.title),
@@ -166,7 +169,8 @@ fn checklist(out: &mut String, groups: &[Group<'_>]) {
             c.pass,
             c.fail,
             c.warn,
-            c.skip
+            c.skip,
+            c.na
         );
     }
     out.push_str("</table>\n");
@@ -213,7 +217,7 @@ fn check_article(out: &mut String, c: &CheckResult) {
         out,
         "<article class=\"check c-{}\" id=\"{}\">\n<h3><span class=\"cid\">{}</span>{} {} \
          <span class=\"muted\">{}</span></h3>",
-        c.outcome.label(),
+        c.outcome.key(),
         escape_attr(&anchor("check", &c.id)),
         escape_text(&c.id),
         escape_text(&c.name),
@@ -246,10 +250,22 @@ fn check_article(out: &mut String, c: &CheckResult) {
         out.push_str("</p>\n");
     }
     if let Some(reason) = &c.skip_reason {
+        let label = if c.outcome == Outcome::NotApplicable {
+            "Not applicable"
+        } else {
+            "Skipped"
+        };
         let _ = writeln!(
             out,
-            "<p><strong>Skipped:</strong> {}</p>",
+            "<p><strong>{label}:</strong> {}</p>",
             escape_text(reason)
+        );
+    }
+    if !c.retries.is_none() {
+        let _ = writeln!(
+            out,
+            "<p><strong>Retries:</strong> {}</p>",
+            escape_text(&c.retries.describe())
         );
     }
     if let Some(message) = &c.error_message {
@@ -300,7 +316,7 @@ fn cases(out: &mut String, c: &CheckResult) {
             out,
             "<tr><td>{}</td><td><span class=\"badge {}\">{}</span></td><td><pre>{}</pre></td><td><pre>{}</pre></td></tr>",
             escape_text(&o.case),
-            o.outcome.label(),
+            o.outcome.key(),
             o.outcome.label(),
             escape_text(&o.expected),
             escape_text(&o.actual)

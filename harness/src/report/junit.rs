@@ -30,6 +30,10 @@ impl Kind {
                     .clone()
                     .unwrap_or_else(|| "skipped".to_owned()),
             ),
+            (Outcome::NotApplicable, _) => Kind::Skipped(format!(
+                "not applicable: {}",
+                c.skip_reason.as_deref().unwrap_or("no reason given")
+            )),
         }
     }
 }

@@ -19,25 +19,26 @@ pub(crate) fn render(report: &RunReport) -> String {
     let _ = writeln!(out, "- **Profile:** {}", inline(&report.profile));
     let _ = writeln!(
         out,
-        "- **Run:** {} checks in {} by mcp-tenancy {}: {} pass, {} fail, {} warn, {} skip",
+        "- **Run:** {} checks in {} by mcp-tenancy {}: {} pass, {} fail, {} warn, {} skip, {} n/a",
         total.total(),
         duration(report.duration_ms),
         inline(&report.tool_version),
         total.pass,
         total.fail,
         total.warn,
-        total.skip
+        total.skip,
+        total.na
     );
 
     out.push_str("\n## Security checklist\n\n");
-    out.push_str("| Property | Checklist item | Verdict | Pass | Fail | Warn | Skip |\n");
-    out.push_str("|---|---|---|--:|--:|--:|--:|\n");
+    out.push_str("| Property | Checklist item | Verdict | Pass | Fail | Warn | Skip | N/A |\n");
+    out.push_str("|---|---|---|--:|--:|--:|--:|--:|\n");
     for g in groups(report) {
         let c = g.counts;
         let verdict = Verdict::of(c);
         let _ = writeln!(
             out,
-            "| {} | {} | {} {} | {} | {} | {} | {} |",
+            "| {} | {} | {} {} | {} | {} | {} | {} | {} |",
             inline(g.id),
             inline(g.title),
             verdict.symbol(),
@@ -45,7 +46,8 @@ pub(crate) fn render(report: &RunReport) -> String {
             c.pass,
             c.fail,
             c.warn,
-            c.skip
+            c.skip,
+            c.na
         );
     }
 
@@ -54,7 +56,7 @@ pub(crate) fn render(report: &RunReport) -> String {
     out.push_str("|---|---|---|---|\n");
     for c in &report.checks {
         let result = match (c.outcome, &c.skip_reason) {
-            (Outcome::Skip, Some(reason)) => reason,
+            (Outcome::Skip | Outcome::NotApplicable, Some(reason)) => reason,
             _ => &c.actual,
         };
         let _ = writeln!(
@@ -83,6 +85,7 @@ fn status(c: &CheckResult) -> String {
         Outcome::Fail => "❌",
         Outcome::Warn => "⚠️",
         Outcome::Skip => "⏭",
+        Outcome::NotApplicable => "➖",
     };
     match &c.expected_failure {
         Some(reason) => format!(
@@ -105,6 +108,9 @@ fn problems(out: &mut String, report: &RunReport, outcome: Outcome) {
             let _ = writeln!(out, "*Expected failure:* {}\n", inline(reason));
         }
         let _ = writeln!(out, "**Requirement:** {}\n", inline(&c.description));
+        if !c.retries.is_none() {
+            let _ = writeln!(out, "**Retries:** {}\n", inline(&c.retries.describe()));
+        }
         let block = format!(
             "{}\n{}",
             labelled("Expected", &c.expected),
@@ -188,7 +194,7 @@ mod tests {
         assert_eq!(rows.len(), report.properties.len());
         assert_eq!(
             rows[0],
-            "| T0 | Protocol baseline (robustness) | ❌ broken | 1 | 1 | 0 | 0 |"
+            "| T0 | Protocol baseline (robustness) | ❌ broken | 1 | 1 | 0 | 0 | 0 |"
         );
         assert!(rows[1].contains("⏭ not checked"));
         assert!(rows[2].contains("❌ broken"));

@@ -58,7 +58,7 @@ pub fn summary_text(report: &RunReport) -> String {
     );
     let _ = writeln!(
         out,
-        "\n{:<width$}  pass  fail  warn  skip  verdict",
+        "\n{:<width$}  pass  fail  warn  skip   n/a  verdict",
         "property"
     );
     for g in &groups {
@@ -66,19 +66,20 @@ pub fn summary_text(report: &RunReport) -> String {
         let name = visible(&format!("{} {}", g.id, g.title));
         let _ = writeln!(
             out,
-            "{name:<width$}  {:>4}  {:>4}  {:>4}  {:>4}  {}",
+            "{name:<width$}  {:>4}  {:>4}  {:>4}  {:>4}  {:>4}  {}",
             c.pass,
             c.fail,
             c.warn,
             c.skip,
+            c.na,
             Verdict::of(c).label()
         );
     }
     let t = Counts::of(&report.checks);
     let _ = writeln!(
         out,
-        "{:<width$}  {:>4}  {:>4}  {:>4}  {:>4}",
-        "total", t.pass, t.fail, t.warn, t.skip
+        "{:<width$}  {:>4}  {:>4}  {:>4}  {:>4}  {:>4}",
+        "total", t.pass, t.fail, t.warn, t.skip, t.na
     );
 
     let mut problems = String::new();
@@ -86,7 +87,9 @@ pub fn summary_text(report: &RunReport) -> String {
         let why = match c.outcome {
             Outcome::Pass => continue,
             Outcome::Fail | Outcome::Warn => c.error_message.as_deref().unwrap_or(""),
-            Outcome::Skip => c.skip_reason.as_deref().unwrap_or("no reason given"),
+            Outcome::Skip | Outcome::NotApplicable => {
+                c.skip_reason.as_deref().unwrap_or("no reason given")
+            }
         };
         let _ = write!(
             problems,
@@ -109,6 +112,15 @@ pub fn summary_text(report: &RunReport) -> String {
         out.push('\n');
         out.push_str(&problems);
     }
+    let retried: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| !c.retries.is_none())
+        .map(|c| format!("{} ({})", visible(&c.id), c.retries.describe()))
+        .collect();
+    if !retried.is_empty() {
+        let _ = writeln!(out, "\nretries: {}", retried.join("; "));
+    }
     out
 }
 
@@ -119,6 +131,9 @@ pub(crate) struct Counts {
     pub fail: usize,
     pub skip: usize,
     pub warn: usize,
+    /// Not applicable: a finding another check counts.
+    #[serde(rename = "notApplicable")]
+    pub na: usize,
 }
 
 impl Counts {
@@ -131,6 +146,7 @@ impl Counts {
                 Outcome::Fail => counts.fail += 1,
                 Outcome::Skip => counts.skip += 1,
                 Outcome::Warn => counts.warn += 1,
+                Outcome::NotApplicable => counts.na += 1,
             }
         }
         counts
@@ -143,12 +159,13 @@ impl Counts {
             fail: p.fail,
             skip: p.skip,
             warn: p.warn,
+            na: p.not_applicable,
         }
     }
 
     /// All checks counted.
     pub fn total(self) -> usize {
-        self.pass + self.fail + self.skip + self.warn
+        self.pass + self.fail + self.skip + self.warn + self.na
     }
 }
 
@@ -382,6 +399,7 @@ pub(crate) mod fixture {
                 expected: "as required".into(),
                 actual: "as required".into(),
             }],
+            retries: Default::default(),
             transcript: vec![Frame {
                 direction: Direction::Sent,
                 at_ms: 0,
@@ -408,6 +426,7 @@ pub(crate) mod fixture {
             fail,
             skip,
             warn,
+            not_applicable: 0,
         }
     }
 
@@ -620,6 +639,7 @@ mod tests {
             fail,
             skip,
             warn,
+            na: 0,
         };
         assert_eq!(Verdict::of(c(3, 0, 0, 0)), Verdict::Holds);
         assert_eq!(Verdict::of(c(3, 1, 1, 1)), Verdict::Broken);

@@ -1,0 +1,274 @@
+//! Rate limits are the target's right. The harness paces each tenant's requests to the
+//! rate the profile declares, and when the target still signals a rate limit — HTTP 429
+//! (with `Retry-After`), the profile's JSON-RPC error code, or one of its texts in an
+//! error or an `isError` result — it backs off and sends the same frame again, within a
+//! bounded budget. So a rate limit never passes for a gate's refusal, and a read-back
+//! is never judged on the limiter's answer. Every retry is counted for the report.
+
+use super::Transcript;
+use crate::profile::Limits;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The longest single back-off the harness takes, whatever the target's hint says.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The first back-off without a hint; doubled on every attempt.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+
+/// How a target signals a rate limit, and how long the harness may wait it out.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// The time between two requests of one tenant (`None`: no pacing).
+    pub interval: Option<Duration>,
+    /// A JSON-RPC error code that means "rate limited".
+    pub code: Option<i64>,
+    /// Lower-cased texts that mean "rate limited" in an error message or an `isError`
+    /// result.
+    pub texts: Vec<String>,
+    /// The time budget of the retries of one frame (and of one read-back).
+    pub budget: Duration,
+}
+
+impl RateLimits {
+    pub fn from_limits(limits: &Limits) -> Self {
+        Self {
+            interval: limits
+                .calls_per_second
+                .filter(|r| *r > 0.0)
+                .map(|r| Duration::from_secs_f64(1.0 / r)),
+            code: limits.rate_limit_code,
+            texts: limits
+                .rate_limit_text
+                .iter()
+                .map(|t| t.to_lowercase())
+                .collect(),
+            budget: Duration::from_millis(limits.retry_budget_ms),
+        }
+    }
+}
+
+/// One connection's share of the target's rate limits: its tenant's pacing slots
+/// (shared by every connection of the tenant) and the signals to retry on.
+#[derive(Debug, Clone)]
+pub struct Throttle {
+    limits: Arc<RateLimits>,
+    /// Tenant id → the earliest time its next request may go out.
+    slots: Arc<Mutex<HashMap<String, Instant>>>,
+    tenant: String,
+}
+
+/// Why an answer is a rate limit, and how long to wait before trying again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limited {
+    pub wait: Duration,
+    pub why: String,
+}
+
+impl Throttle {
+    /// A throttle for connections of `tenant` (any label for the tenant-less ones).
+    pub fn new(
+        limits: Arc<RateLimits>,
+        slots: Arc<Mutex<HashMap<String, Instant>>>,
+        tenant: &str,
+    ) -> Self {
+        Self {
+            limits,
+            slots,
+            tenant: tenant.to_owned(),
+        }
+    }
+
+    pub fn budget(&self) -> Duration {
+        self.limits.budget
+    }
+
+    /// Waits for this tenant's next slot, when the profile declares a rate.
+    pub async fn pace(&self) {
+        let Some(interval) = self.limits.interval else {
+            return;
+        };
+        let at = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let slot = slots.get(&self.tenant).copied().unwrap_or(now).max(now);
+            slots.insert(self.tenant.clone(), slot + interval);
+            slot
+        };
+        tokio::time::sleep_until(at).await;
+    }
+
+    /// Is this answer (HTTP `status` and `retry_after` header, or the JSON-RPC
+    /// `message`) a rate limit? `attempt` counts the retries so far.
+    pub fn limited(
+        &self,
+        status: Option<u16>,
+        retry_after: Option<&str>,
+        message: Option<&Value>,
+        attempt: u32,
+    ) -> Option<Limited> {
+        let hinted = |text: &str| retry_hint(text);
+        let fallback = FIRST_BACKOFF * 2u32.saturating_pow(attempt.min(4));
+        if status == Some(429) {
+            let wait = retry_after
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .map(Duration::from_secs_f64)
+                .unwrap_or(fallback);
+            return Some(Limited {
+                wait: wait.min(MAX_BACKOFF),
+                why: format!(
+                    "HTTP 429{}",
+                    retry_after
+                        .map(|r| format!(", Retry-After: {r}"))
+                        .unwrap_or_default()
+                ),
+            });
+        }
+        let message = message?;
+        let error = message.get("error");
+        let code = error.and_then(|e| e.get("code")).and_then(Value::as_i64);
+        let text = refusal_text(message)?;
+        let lower = text.to_lowercase();
+        let by_code = code.is_some() && code == self.limits.code;
+        let by_text = self.limits.texts.iter().any(|t| lower.contains(t.as_str()));
+        if !(by_code || by_text) {
+            return None;
+        }
+        Some(Limited {
+            wait: hinted(&lower).unwrap_or(fallback).min(MAX_BACKOFF),
+            why: format!("{:?}", super::shorten(&text, 100)),
+        })
+    }
+
+    /// Records a retry in `transcript`.
+    pub fn note(&self, transcript: &Transcript, label: &str, limited: &Limited) {
+        transcript.count_retry(super::transcript::RetryKind::RateLimited);
+        transcript.note(
+            label,
+            format!(
+                "rate limited ({}): the same frame again in {} ms",
+                limited.why,
+                limited.wait.as_millis()
+            ),
+        );
+    }
+}
+
+/// The text of a refusal: an error's message and data, or the text content of an
+/// `isError` result. `None` for a success.
+fn refusal_text(message: &Value) -> Option<String> {
+    if let Some(error) = message.get("error") {
+        let mut text = error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        if let Some(data) = error.get("data") {
+            text.push(' ');
+            text.push_str(&data.to_string());
+        }
+        return Some(text);
+    }
+    let result = message.get("result")?;
+    if result.get("isError") != Some(&Value::Bool(true)) {
+        return None;
+    }
+    let texts: Vec<&str> = result
+        .get("content")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|c| c.get("text").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(texts.join(" "))
+}
+
+/// A wait named in a rate-limit text: the first number after "retry" (`retry after 1s`,
+/// `retry in 250 ms`, `"retryAfter": 2`), in seconds unless `ms` follows.
+fn retry_hint(lower: &str) -> Option<Duration> {
+    let rest = &lower[lower.find("retry")?..];
+    let start = rest.find(|c: char| c.is_ascii_digit())?;
+    let digits: String = rest[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let n: f64 = digits.parse().ok()?;
+    let unit = rest[start + digits.len()..].trim_start();
+    Some(if unit.starts_with("ms") || unit.starts_with("milli") {
+        Duration::from_secs_f64(n / 1000.0)
+    } else {
+        Duration::from_secs_f64(n)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn throttle(code: Option<i64>) -> Throttle {
+        let limits = RateLimits {
+            interval: Some(Duration::from_millis(50)),
+            code,
+            texts: vec!["rate limit".into(), "too many requests".into()],
+            budget: Duration::from_secs(10),
+        };
+        Throttle::new(Arc::new(limits), Arc::default(), "acme")
+    }
+
+    #[test]
+    fn rate_limits_are_recognised_by_status_code_and_text_with_their_hints() {
+        let t = throttle(Some(-32029));
+        let l = t.limited(Some(429), Some("2"), None, 0).unwrap();
+        assert_eq!(l.wait, Duration::from_secs(2));
+        let text = json!({"jsonrpc": "2.0", "id": 1, "result": {"isError": true,
+            "content": [{"type": "text", "text": "Rate limited: retry after 1s"}]}});
+        assert_eq!(
+            t.limited(None, None, Some(&text), 0).unwrap().wait,
+            Duration::from_secs(1)
+        );
+        let code =
+            json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32029, "message": "slow down"}});
+        assert_eq!(
+            t.limited(None, None, Some(&code), 2).unwrap().wait,
+            Duration::from_secs(1),
+            "no hint: 250 ms doubled twice"
+        );
+        let ms = json!({"id": 1, "error": {"code": -1, "message": "Too many requests, retry in 300 ms"}});
+        assert_eq!(
+            t.limited(None, None, Some(&ms), 0).unwrap().wait,
+            Duration::from_millis(300)
+        );
+    }
+
+    #[test]
+    fn refusals_and_successes_that_are_not_rate_limits_are_left_alone() {
+        let t = throttle(None);
+        let denied = json!({"id": 1, "error": {"code": -32001, "message": "Unauthorized call"}});
+        assert!(t.limited(Some(200), None, Some(&denied), 0).is_none());
+        let ok =
+            json!({"id": 1, "result": {"content": [{"type": "text", "text": "rate limit docs"}]}});
+        assert!(t.limited(Some(200), None, Some(&ok), 0).is_none());
+        let huge =
+            json!({"id": 1, "error": {"code": 1, "message": "rate limit, retry after 3600s"}});
+        assert_eq!(
+            t.limited(None, None, Some(&huge), 0).unwrap().wait,
+            MAX_BACKOFF
+        );
+    }
+
+    #[tokio::test]
+    async fn pacing_spaces_one_tenants_requests_by_the_interval() {
+        let t = throttle(None);
+        let start = Instant::now();
+        for _ in 0..4 {
+            t.pace().await;
+        }
+        assert!(start.elapsed() >= Duration::from_millis(150));
+    }
+}
