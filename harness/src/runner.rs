@@ -124,9 +124,25 @@ pub async fn run_check(target: &Target, def: &'static CheckDef) -> CheckResult {
         );
     }
     let observations = std::mem::take(&mut ctx.observations);
+    // A check whose every case was skipped, each with its reason, had nothing to
+    // observe on this target: a skip, not a failure to observe.
+    if skip_reason.is_none()
+        && !observations.is_empty()
+        && observations.iter().all(|o| o.outcome == Outcome::Skip)
+    {
+        let reasons: Vec<String> = observations
+            .iter()
+            .map(|o| format!("{}: {}", o.case, o.actual.trim_start_matches("skipped: ")))
+            .collect();
+        skip_reason = Some(format!(
+            "nothing to observe on this target — {}",
+            reasons.join("; ")
+        ));
+    }
+    let all_skipped = observations.iter().all(|o| o.outcome == Outcome::Skip);
     let outcome = match &skip_reason {
-        Some(_) if observations.is_empty() && not_applicable => Outcome::NotApplicable,
-        Some(_) if observations.is_empty() => Outcome::Skip,
+        Some(_) if all_skipped && not_applicable => Outcome::NotApplicable,
+        Some(_) if all_skipped => Outcome::Skip,
         _ => fold(&observations),
     };
     let firsts: Vec<&Observation> = observations

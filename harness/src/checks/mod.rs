@@ -538,6 +538,19 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .any(|e| e.starts_with(&format!("{}'s", tenant.id))),
         };
+        let read_back_failed = effects
+            .iter()
+            .any(|e| e.starts_with("no read-back possible"));
+        if answer.succeeded() && !seen && !read_back_failed {
+            // The write works, but nothing the profile names can show it: no effect can
+            // be proved either way on this target.
+            return Err(Abort::Skip(format!(
+                "a valid {tool} call by {} succeeded ({}), but none of its list tools ({}) shows it: what {tool} writes cannot be read back, so no refusal can be proved by its effects",
+                tenant.id,
+                answer.describe(),
+                self.readable_lists(tenant).join(", ")
+            )));
+        }
         let ok = answer.succeeded() && seen;
         self.must(
             &format!("control: a valid {tool} call by {} takes effect", tenant.id),
@@ -622,32 +635,33 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Runs the body of check `def`.
+/// Runs the body of check `def`. Each check's future is boxed: their state machines are
+/// large, and a test thread's stack is small.
 pub async fn run_body(ctx: &mut Ctx<'_>) -> CheckResult {
     match ctx.def.id {
-        "T0.1" => t0::initialize_lifecycle(ctx).await,
-        "T0.2" => t0::json_rpc_error_codes(ctx).await,
-        "T0.3" => t0::hostile_frames(ctx).await,
-        "T0.4" => t0::streamable_http_sessions(ctx).await,
-        "T0.5" => t0::standard_headers(ctx).await,
-        "T1.1" => t1::entitled_tools_listed(ctx).await,
-        "T1.2" => t1::no_foreign_tool_anywhere(ctx).await,
-        "T1.3" => t1::concurrent_lists_apart(ctx).await,
-        "T1.4" => t1::revocation(ctx).await,
-        "T1.5" => t1::cache_scope_private(ctx).await,
-        "T2.1" => t2::call_token_required(ctx).await,
-        "T2.2" => t2::token_lifetime(ctx).await,
-        "T2.3" => t2::token_scope(ctx).await,
-        "T2.4" => t2::token_tenant(ctx).await,
-        "T2.5" => t2::tampered_tokens(ctx).await,
-        "T2.6" => t2::per_principal(ctx).await,
-        "T2.7" => t2::every_http_request_authenticated(ctx).await,
-        "T3.1" => t3::tenant_argument_untrusted(ctx).await,
-        "T3.2" => t3::smuggled_id_spellings(ctx).await,
-        "T3.3" => t3::schema_enforced(ctx).await,
-        "T6.1" => t6::unlisted_tool_refused(ctx).await,
-        "T6.2" => t6::every_path_gated(ctx).await,
-        "T6.3" => t6::name_variants_gated(ctx).await,
+        "T0.1" => Box::pin(t0::initialize_lifecycle(ctx)).await,
+        "T0.2" => Box::pin(t0::json_rpc_error_codes(ctx)).await,
+        "T0.3" => Box::pin(t0::hostile_frames(ctx)).await,
+        "T0.4" => Box::pin(t0::streamable_http_sessions(ctx)).await,
+        "T0.5" => Box::pin(t0::standard_headers(ctx)).await,
+        "T1.1" => Box::pin(t1::entitled_tools_listed(ctx)).await,
+        "T1.2" => Box::pin(t1::no_foreign_tool_anywhere(ctx)).await,
+        "T1.3" => Box::pin(t1::concurrent_lists_apart(ctx)).await,
+        "T1.4" => Box::pin(t1::revocation(ctx)).await,
+        "T1.5" => Box::pin(t1::cache_scope_private(ctx)).await,
+        "T2.1" => Box::pin(t2::call_token_required(ctx)).await,
+        "T2.2" => Box::pin(t2::token_lifetime(ctx)).await,
+        "T2.3" => Box::pin(t2::token_scope(ctx)).await,
+        "T2.4" => Box::pin(t2::token_tenant(ctx)).await,
+        "T2.5" => Box::pin(t2::tampered_tokens(ctx)).await,
+        "T2.6" => Box::pin(t2::per_principal(ctx)).await,
+        "T2.7" => Box::pin(t2::every_http_request_authenticated(ctx)).await,
+        "T3.1" => Box::pin(t3::tenant_argument_untrusted(ctx)).await,
+        "T3.2" => Box::pin(t3::smuggled_id_spellings(ctx)).await,
+        "T3.3" => Box::pin(t3::schema_enforced(ctx)).await,
+        "T6.1" => Box::pin(t6::unlisted_tool_refused(ctx)).await,
+        "T6.2" => Box::pin(t6::every_path_gated(ctx)).await,
+        "T6.3" => Box::pin(t6::name_variants_gated(ctx)).await,
         other => Err(Abort::Skip(format!(
             "{other} is not implemented in this version of the harness"
         ))),

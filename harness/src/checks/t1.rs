@@ -182,7 +182,12 @@ fn strings(value: &Value, out: &mut Vec<String>) {
 /// form in their own tenant's session, for titles and descriptions). A foreign name
 /// counts when it is a listed tool's name, a string or key of a schema, or — when it
 /// looks like an identifier, not an English word such as `charge` — a word of any text.
-fn leaks(listing: &Listing, foreign: &BTreeSet<String>, known: &[Value]) -> Vec<String> {
+fn leaks(
+    listing: &Listing,
+    foreign: &BTreeSet<String>,
+    known: &[Value],
+    own: impl Fn(&str) -> bool,
+) -> Vec<String> {
     let mut found = Vec::new();
     for tool in &listing.tools {
         let name = tool.get("name").and_then(Value::as_str).unwrap_or("?");
@@ -201,6 +206,11 @@ fn leaks(listing: &Listing, foreign: &BTreeSet<String>, known: &[Value]) -> Vec<
             {
                 found.push(format!("{name}'s listing mentions {f}"));
             }
+        }
+        // A tool the tenant is entitled to is its own, whatever it says: two tenants
+        // served by one upstream list tools with the same descriptions.
+        if own(name) {
+            continue;
         }
         for k in known {
             let kname = k.get("name").and_then(Value::as_str).unwrap_or("?");
@@ -260,7 +270,7 @@ pub async fn no_foreign_tool_anywhere(ctx: &mut Ctx<'_>) -> CheckResult {
             );
             continue;
         }
-        let found = leaks(mine, &foreign, &theirs.tools);
+        let found = leaks(mine, &foreign, &theirs.tools, |name| me.entitled(name));
         ctx.must(
             &format!("{}'s listing shows no foreign tool", me.id),
             found.is_empty(),
@@ -734,11 +744,30 @@ mod tests {
         };
         let foreign = BTreeSet::from(["charge".to_string(), "admin_purge".to_string()]);
         assert_eq!(
-            leaks(&listing, &foreign, &[]),
+            leaks(&listing, &foreign, &[], |_| false),
             vec![
                 "x's listing mentions admin_purge".to_string(),
                 "y's listing mentions charge".to_string()
             ]
+        );
+    }
+
+    #[test]
+    fn an_own_tool_may_share_a_foreign_tools_description_another_may_not() {
+        // One upstream behind two tenants: namespaced names, the same description.
+        let text = "Create multiple new entities in the knowledge graph";
+        let listing = Listing {
+            tools: vec![
+                json!({"name": "acme_create_entities", "description": text}),
+                json!({"name": "renamed", "description": text}),
+            ],
+            ..Listing::default()
+        };
+        let foreign = BTreeSet::from(["globex_create_entities".to_string()]);
+        let known = [json!({"name": "globex_create_entities", "description": text})];
+        assert_eq!(
+            leaks(&listing, &foreign, &known, |n| n == "acme_create_entities"),
+            vec!["renamed carries the description of globex_create_entities".to_string()]
         );
     }
 

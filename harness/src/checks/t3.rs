@@ -198,17 +198,14 @@ impl Stage {
             }
         };
         if !shown {
-            ctx.must(
-                &case,
-                false,
-                expected,
-                format!(
-                    "{}, but its marker {control} does not show in {a}'s lists — without a working read-back, no refusal proves anything",
-                    answer.describe()
-                ),
-            );
+            // The write works, but nothing the profile names can show it: no effect can
+            // be proved either way on this target.
+            let lists = stage.caller.lists.join(", ");
             stage.close().await;
-            return Err(Abort::ControlFailed);
+            return Err(Abort::Skip(format!(
+                "a valid {write} call by {a} succeeded ({}), but none of {a}'s list tools ({lists}) shows its marker {control}: what {write} writes cannot be read back, so no refusal can be proved by its effects",
+                answer.describe()
+            )));
         }
         // Does a second session of the caller see the control write? Then sessions
         // share state and the other tenant's read-back is evidence.

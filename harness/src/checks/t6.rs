@@ -63,9 +63,117 @@ fn marker_for(ctx: &mut Ctx<'_>, tool: &str) -> Option<String> {
     ctx.takes_marker(tool).then(|| ctx.marker())
 }
 
-/// The shape of a refusal with the tool's name (and the marker) blanked out: what a
-/// caller could learn from it. Two refusals with the same shape say the same thing.
-fn shape(answer: &Answer, name: &str, marker: Option<&str>) -> String {
+/// Member names (lower-cased, without `_` and `-`) whose values change from one answer
+/// to the next by design: trace and request ids, timestamps.
+const VOLATILE_KEYS: &[&str] = &[
+    "trace",
+    "span",
+    "request",
+    "correlation",
+    "timestamp",
+    "nonce",
+    "time",
+    "date",
+    "uuid",
+];
+
+/// Is `key` the name of a volatile member?
+fn volatile_key(key: &str) -> bool {
+    let k: String = key
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .collect::<String>()
+        .to_lowercase();
+    k == "id" || k == "ts" || k == "at" || VOLATILE_KEYS.iter().any(|v| k.contains(v))
+}
+
+/// Does `token` look like a value that is fresh on every answer: a UUID, a long hex id,
+/// a long number (epoch time), an ISO-8601 date?
+fn volatile_token(token: &str) -> bool {
+    let hex = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit());
+    let groups: Vec<&str> = token.split('-').collect();
+    let uuid = groups.len() == 5
+        && groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| hex(g));
+    let long_hex = token.len() >= 16 && hex(token) && token.chars().any(|c| c.is_ascii_digit());
+    let long_number = token.len() >= 10 && token.chars().all(|c| c.is_ascii_digit());
+    let b = token.as_bytes();
+    let date = b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit);
+    uuid || long_hex || long_number || date
+}
+
+/// `value` with its volatile members and tokens replaced by `<volatile>`; what was
+/// replaced is added to `ignored` (paths such as `data.traceId`).
+fn normalise(value: &Value, path: &str, ignored: &mut Vec<String>) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let here = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    let v = if volatile_key(k) && !v.is_object() && !v.is_array() {
+                        ignored.push(here);
+                        Value::String("<volatile>".into())
+                    } else {
+                        normalise(v, &here, ignored)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| normalise(v, &format!("{path}[{i}]"), ignored))
+                .collect(),
+        ),
+        Value::String(s) => {
+            let mut out = String::with_capacity(s.len());
+            let mut token = String::new();
+            let mut replaced = false;
+            let flush = |token: &mut String, out: &mut String, replaced: &mut bool| {
+                if volatile_token(token.trim_end_matches(['.', ':'])) {
+                    out.push_str("<volatile>");
+                    *replaced = true;
+                } else {
+                    out.push_str(token);
+                }
+                token.clear();
+            };
+            for c in s.chars() {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '.' | '+') {
+                    token.push(c);
+                } else {
+                    flush(&mut token, &mut out, &mut replaced);
+                    out.push(c);
+                }
+            }
+            flush(&mut token, &mut out, &mut replaced);
+            if replaced {
+                ignored.push(format!(
+                    "an id or time inside {}",
+                    if path.is_empty() { "the text" } else { path }
+                ));
+            }
+            Value::String(out)
+        }
+        other => other.clone(),
+    }
+}
+
+/// The shape of a refusal with the tool's name (and the marker) blanked out and its
+/// volatile members normalised ([`normalise`]): what a caller could learn from it. Two
+/// refusals with the same shape say the same thing. What was normalised is added to
+/// `ignored`.
+fn shape(answer: &Answer, name: &str, marker: Option<&str>, ignored: &mut Vec<String>) -> String {
     let blank = |text: &str| {
         let mut text = text.to_owned();
         if let Some(m) = marker {
@@ -82,16 +190,18 @@ fn shape(answer: &Answer, name: &str, marker: Option<&str>) -> String {
         parts.push(format!("HTTP {status}"));
     }
     let message = answer.message.as_ref();
+    // Blanked first (the name may sit inside a volatile-looking text), then normalised.
+    let settled = |v: &Value, ignored: &mut Vec<String>| {
+        let blanked: Value = serde_json::from_str(&blank(&v.to_string())).unwrap_or(Value::Null);
+        normalise(&blanked, "", ignored).to_string()
+    };
     match (message.and_then(|m| m.get("error")), answer.result()) {
-        (Some(error), _) => parts.push(format!("error {}", blank(&error.to_string()))),
+        (Some(error), _) => parts.push(format!("error {}", settled(error, ignored))),
         (None, Some(result)) if refused(answer) => parts.push(format!(
             "isError result {}",
-            blank(
-                &result
-                    .get("content")
-                    .cloned()
-                    .unwrap_or(Value::Null)
-                    .to_string()
+            settled(
+                &result.get("content").cloned().unwrap_or(Value::Null),
+                ignored
             )
         )),
         (None, Some(_)) => parts.push("a successful result".into()),
@@ -148,10 +258,18 @@ async fn unlisted_case(ctx: &mut Ctx<'_>, stage: &mut Stage, tool: &str) -> Chec
     let witness = stage.witness(ctx, tool, marker.as_deref()).await?;
     let answer = stage.call(ctx, tool, tool, args.clone()).await?;
     let control = stage.call(ctx, &unknown, tool, args).await?;
+    let mut ignored = Vec::new();
     let (seen, baseline) = (
-        shape(&answer, tool, marker.as_deref()),
-        shape(&control, &unknown, marker.as_deref()),
+        shape(&answer, tool, marker.as_deref(), &mut ignored),
+        shape(&control, &unknown, marker.as_deref(), &mut ignored),
     );
+    ignored.sort();
+    ignored.dedup();
+    let normalised = if ignored.is_empty() {
+        String::new()
+    } else {
+        format!(" (volatile members ignored: {})", ignored.join(", "))
+    };
     let case = format!("{a} calls {tool} (a tool of {})", owners(ctx, tool));
     let actual = if !refused(&answer) {
         format!(
@@ -163,7 +281,7 @@ async fn unlisted_case(ctx: &mut Ctx<'_>, stage: &mut Stage, tool: &str) -> Chec
             "refused differently from an unknown tool — {tool}: {seen}; unknown tool {unknown}: {baseline}. The difference tells {a} that {tool} exists for another tenant (an existence oracle)"
         )
     } else {
-        format!("refused exactly like the unknown tool {unknown}: {seen}")
+        format!("refused exactly like the unknown tool {unknown}: {seen}{normalised}")
     };
     ctx.must(
         &case,
@@ -640,19 +758,47 @@ mod tests {
         let b = answer(
             json!({"jsonrpc": "2.0", "id": 2, "error": {"code": -32602, "message": "Unknown tool: admin_export_mcpt_unknown"}}),
         );
-        assert_eq!(
-            shape(&a, "admin_export", None),
-            shape(&b, "admin_export_mcpt_unknown", None)
-        );
+        let s = |a: &Answer, name: &str| shape(a, name, None, &mut Vec::new());
+        assert_eq!(s(&a, "admin_export"), s(&b, "admin_export_mcpt_unknown"));
         let c = answer(
             json!({"jsonrpc": "2.0", "id": 3, "error": {"code": -32001, "message": "Unauthorized call"}}),
         );
-        assert_ne!(
-            shape(&a, "admin_export", None),
-            shape(&c, "admin_export", None)
-        );
+        assert_ne!(s(&a, "admin_export"), s(&c, "admin_export"));
         let ok = answer(json!({"jsonrpc": "2.0", "id": 4, "result": {"content": []}}));
-        assert_eq!(shape(&ok, "x", None), "a successful result");
+        assert_eq!(s(&ok, "x"), "a successful result");
+    }
+
+    #[test]
+    fn trace_ids_and_timestamps_are_normalised_and_named_but_nothing_else() {
+        let a = answer(json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32602,
+            "message": "Unknown tool: export (ref 3f2a9c1e-0b4d-4c8e-9f1a-2b3c4d5e6f70)",
+            "data": {"traceId": "a1b2c3d4e5f60718", "timestamp": 1764776862123_u64}}}));
+        let b = answer(json!({"jsonrpc": "2.0", "id": 2, "error": {"code": -32602,
+            "message": "Unknown tool: nope (ref 0e1d2c3b-4a59-4867-8564-738291a0b0c1)",
+            "data": {"traceId": "ffeeddccbbaa9988", "timestamp": 1764776862999_u64}}}));
+        let mut ignored = Vec::new();
+        assert_eq!(
+            shape(&a, "export", None, &mut ignored),
+            shape(&b, "nope", None, &mut ignored)
+        );
+        ignored.sort();
+        ignored.dedup();
+        assert_eq!(
+            ignored,
+            [
+                "an id or time inside message",
+                "data.timestamp",
+                "data.traceId"
+            ]
+        );
+        // A member that says something (not an id, not a time) still counts.
+        let c = answer(json!({"jsonrpc": "2.0", "id": 3, "error": {"code": -32602,
+            "message": "Unknown tool: nope (ref 0e1d2c3b-4a59-4867-8564-738291a0b0c1)",
+            "data": {"traceId": "ffeeddccbbaa9988", "timestamp": 1, "reason": "not_entitled"}}}));
+        assert_ne!(
+            shape(&a, "export", None, &mut Vec::new()),
+            shape(&c, "nope", None, &mut Vec::new())
+        );
     }
 
     #[test]

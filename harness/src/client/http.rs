@@ -202,6 +202,7 @@ impl HttpConn {
             body.unwrap_or_default(),
         );
         let awaited = Awaited::of_frame(body.unwrap_or_default());
+        let raw_method = method.clone();
         let mut req = self.client.request(method, &self.url);
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());
@@ -249,7 +250,36 @@ impl HttpConn {
                 body,
             })
         };
-        match tokio::time::timeout(timeout, run).await {
+        let outcome = match tokio::time::timeout(timeout, run).await {
+            // The server answered (a 413, say) before it read the whole body and closed;
+            // hyper reports the failed write, not the answer. Read the answer as curl
+            // does: write the request on a plain connection while reading.
+            Ok(Err(e)) if body.is_some_and(|b| !b.is_empty()) && body_write_failed(&e) => {
+                match early_answer(
+                    &self.url,
+                    &raw_method,
+                    body.unwrap_or_default(),
+                    headers,
+                    timeout,
+                )
+                .await
+                {
+                    Some(answer) => {
+                        self.transcript.note(
+                            &self.label,
+                            format!(
+                                "the server answered before reading the whole body ({}); read on a plain connection",
+                                describe(&e)
+                            ),
+                        );
+                        Ok(Ok(answer))
+                    }
+                    None => Ok(Err(e)),
+                }
+            }
+            other => other,
+        };
+        match outcome {
             Ok(Ok(answer)) => {
                 let ct = answer.header("content-type").unwrap_or("-").to_owned();
                 self.transcript.record(
@@ -348,6 +378,123 @@ impl HttpConn {
     }
 }
 
+/// Did sending fail while writing the request body (the server stopped reading)?
+fn body_write_failed(e: &reqwest::Error) -> bool {
+    let chain = describe(e).to_lowercase();
+    chain.contains("error writing a body")
+        || chain.contains("broken pipe")
+        || chain.contains("connection reset")
+}
+
+/// Sends one request on a plain TCP connection (http:// only), writing the body while
+/// reading the answer, and parses the answer — for servers that answer before they have
+/// read the body. `None` when no answer could be read.
+async fn early_answer(
+    url: &str,
+    method: &reqwest::Method,
+    body: &[u8],
+    headers: &[(String, String)],
+    timeout: Duration,
+) -> Option<HttpAnswer> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        if !k.eq_ignore_ascii_case("content-length") && !k.eq_ignore_ascii_case("host") {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    head.push_str("\r\n");
+    let exchange = async {
+        let stream = tokio::net::TcpStream::connect(authority).await.ok()?;
+        let (mut reader, mut writer) = stream.into_split();
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        // The write may fail half-way: the answer is what matters.
+        let write = async move {
+            let _ = writer.write_all(&request).await;
+            let _ = writer.shutdown().await;
+        };
+        let read = async {
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 16 * 1024];
+            while let Ok(n) = reader.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                raw.extend_from_slice(&buf[..n]);
+            }
+            raw
+        };
+        let ((), raw) = tokio::join!(write, read);
+        parse_response(&raw)
+    };
+    tokio::time::timeout(timeout, exchange).await.ok().flatten()
+}
+
+/// Parses an HTTP/1.1 response (status line, headers, a body by Content-Length, chunks
+/// or the rest of the stream). A response cut short by the server's reset keeps what
+/// arrived: its status line at least.
+fn parse_response(raw: &[u8]) -> Option<HttpAnswer> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]);
+    if !head.starts_with("HTTP/1.")
+        || !head.contains("\r\n") && split == raw.len() && raw.len() < 12
+    {
+        return None;
+    }
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let rest = raw.get(split + 4..).unwrap_or_default();
+    let bytes = if header("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+        let mut out = Vec::new();
+        let mut at = rest;
+        while let Some(eol) = at.windows(2).position(|w| w == b"\r\n") {
+            let size_text = String::from_utf8_lossy(&at[..eol]);
+            let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+            if size == 0 {
+                break;
+            }
+            let chunk = at.get(eol + 2..eol + 2 + size)?;
+            out.extend_from_slice(chunk);
+            at = at.get(eol + 4 + size..).unwrap_or_default();
+        }
+        out
+    } else if let Some(n) = header("content-length").and_then(|n| n.parse::<usize>().ok()) {
+        rest[..n.min(rest.len())].to_vec()
+    } else {
+        rest.to_vec()
+    };
+    let content_type = header("content-type").unwrap_or("").to_owned();
+    let body = String::from_utf8_lossy(&bytes).into_owned();
+    Some(HttpAnswer {
+        status,
+        messages: messages_in(&content_type, &body),
+        headers,
+        body,
+    })
+}
+
 /// reqwest's errors hide the cause in `source()`; show the chain.
 fn describe(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
@@ -370,6 +517,20 @@ mod tests {
         let msgs = messages_in("text/event-stream", body);
         assert_eq!(msgs.len(), 1);
         assert!(super::super::is_response(&msgs[0]));
+    }
+
+    #[test]
+    fn raw_responses_parse_by_length_and_by_chunks() {
+        let by_length = b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{\"id\":null}xx";
+        let a = parse_response(by_length).unwrap();
+        assert_eq!((a.status, a.body.as_str()), (413, "{\"id\":null}"));
+        assert_eq!(a.header("Content-Type"), Some("application/json"));
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        assert_eq!(parse_response(chunked).unwrap().body, "abcde");
+        assert!(parse_response(b"garbage").is_none());
+        // Cut short by a reset: the status is what arrived.
+        let cut = parse_response(b"HTTP/1.1 413 Payload Too Large\r\nContent-Ty").unwrap();
+        assert_eq!((cut.status, cut.body.as_str()), (413, ""));
     }
 
     #[test]

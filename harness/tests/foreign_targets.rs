@@ -1,0 +1,268 @@
+//! The checks against a server the kit did not write: `targets/notes_server.py`, a
+//! small multi-tenant Python server with its own conventions (API keys, HS256 tokens with
+//! `tid` / `sub` / `scope` claims and no `kid`, issuer, action or `jti`, integer ids,
+//! SQLite). Each switch changes one convention — a rate limit, trace ids on every error,
+//! an extra answer to an oversized line — and the checks must not fail on it; each flaw
+//! must be caught. Needs `python3` (standard library only).
+
+use mcp_tenancy::catalogue::{self, Filter};
+use mcp_tenancy::client::Target;
+use mcp_tenancy::model::{CheckResult, Outcome, RunReport};
+use mcp_tenancy::profile::Profile;
+use mcp_tenancy::runner::{self, Quiet};
+use std::io::{Read, Write as _};
+use std::path::Path;
+
+/// The notes server as `profile` describes it, with `env` switched on.
+fn notes(profile: &str, env: &[(&str, &str)], tweak: impl FnOnce(&mut Profile)) -> Target {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/targets")
+        .join(profile);
+    let mut p = Profile::load(&path).expect("the test profile is valid");
+    for (k, v) in env {
+        p.target.env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    tweak(&mut p);
+    Target::new(p)
+}
+
+async fn run(target: &Target, only: &str) -> RunReport {
+    let checks = runner::selected(&Filter::parse(only).expect("a valid selection"));
+    runner::run(target, &checks, &mut Quiet).await
+}
+
+fn check<'r>(report: &'r RunReport, id: &str) -> &'r CheckResult {
+    report
+        .checks
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("{id} ran"))
+}
+
+/// Every check passed, warned or was skipped; a failure is shown with its cases.
+fn clean(report: &RunReport) {
+    let failed: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| c.outcome == Outcome::Fail)
+        .map(|c| {
+            let cases: Vec<String> = c
+                .details
+                .iter()
+                .filter(|o| o.outcome == Outcome::Fail)
+                .map(|o| format!("  {}: expected {}, got {}", o.case, o.expected, o.actual))
+                .collect();
+            format!("{} failed:\n{}", c.id, cases.join("\n"))
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} — a false failure:\n{}",
+        report.target,
+        failed.join("\n")
+    );
+}
+
+/// `id` warned, each warning on a case named by one of `cases`.
+fn warns_only_on(report: &RunReport, id: &str, cases: &[&str]) {
+    let c = check(report, id);
+    assert_eq!(c.outcome, Outcome::Warn, "{id}: {:?}", c.error_message);
+    for o in c.details.iter().filter(|o| o.outcome == Outcome::Warn) {
+        assert!(
+            cases.iter().any(|case| o.case.contains(case)),
+            "{id} warned on {:?}: {}",
+            o.case,
+            o.actual
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_correct_server_with_other_conventions_passes_over_stdio_and_http() {
+    for profile in ["notes-stdio.toml", "notes-http.toml"] {
+        let target = notes(profile, &[], |_| {});
+        let report = run(&target, "T0,T1,T2,T3,T6").await;
+        clean(&report);
+        // The contract has no action or resource claim: the seed's reason, as a warning.
+        warns_only_on(&report, "T2.3", &["binds the action", "binds the resource"]);
+        // No kid and no issuer in the contract: neither is forged.
+        let t25 = check(&report, "T2.5");
+        assert_eq!(
+            t25.outcome,
+            Outcome::Pass,
+            "{profile}: {:?}",
+            t25.error_message
+        );
+        for forged in ["unknown kid", "another issuer"] {
+            let case = t25
+                .details
+                .iter()
+                .find(|o| o.case.contains(forged))
+                .unwrap();
+            assert_eq!(case.outcome, Outcome::Skip, "{forged}: {}", case.actual);
+        }
+        for id in [
+            "T1.1", "T1.2", "T1.3", "T2.1", "T2.2", "T2.4", "T2.6", "T3.1", "T3.2", "T3.3", "T6.1",
+            "T6.2", "T6.3",
+        ] {
+            assert_eq!(check(&report, id).outcome, Outcome::Pass, "{profile} {id}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limit_of_20_calls_per_second_is_honoured_with_and_without_pacing() {
+    let limited = [("NOTES_RATE_LIMIT", "20")];
+    // With the rate declared, the harness paces itself.
+    let paced = notes("notes-stdio.toml", &limited, |p| {
+        p.limits.calls_per_second = Some(20.0)
+    });
+    // Without it, the limiter's answers ("rate limited: retry after 1s") are waited out.
+    let unpaced = notes("notes-stdio.toml", &limited, |_| {});
+    let (paced, unpaced) = tokio::join!(
+        run(&paced, "T2.1,T3.2,T3.3,T6.3"),
+        run(&unpaced, "T2.1,T3.2,T3.3,T6.3")
+    );
+    for report in [&paced, &unpaced] {
+        clean(report);
+        for c in &report.checks {
+            assert_eq!(c.outcome, Outcome::Pass, "{}: {:?}", c.id, c.error_message);
+        }
+    }
+    let retried: u32 = unpaced.checks.iter().map(|c| c.retries.rate_limited).sum();
+    assert!(
+        retried > 0,
+        "the unpaced run met the rate limit and said so"
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limited_flawed_server_still_has_its_flaw_caught() {
+    let target = notes(
+        "notes-stdio.toml",
+        &[("NOTES_RATE_LIMIT", "20"), ("NOTES_FLAW", "scope-ignored")],
+        |_| {},
+    );
+    let report = run(&target, "T2.3").await;
+    let c = check(&report, "T2.3");
+    assert_eq!(c.outcome, Outcome::Fail);
+    assert!(
+        c.details
+            .iter()
+            .any(|o| o.outcome == Outcome::Fail && o.case.contains("a token for")),
+        "{:?}",
+        c.error_message
+    );
+}
+
+#[tokio::test]
+async fn every_flaw_is_caught_by_the_check_of_its_property() {
+    for (flaw, id, case) in [
+        ("scope-ignored", "T2.3", "a token for"),
+        ("list-only", "T6.1", "calls export"),
+        ("tenant-arg", "T3.1", "globex"),
+    ] {
+        let target = notes("notes-stdio.toml", &[("NOTES_FLAW", flaw)], |_| {});
+        let report = run(&target, id).await;
+        let c = check(&report, id);
+        assert_eq!(c.outcome, Outcome::Fail, "{flaw} passed {id}");
+        assert!(
+            c.details
+                .iter()
+                .any(|o| o.outcome == Outcome::Fail && o.case.contains(case)),
+            "{flaw}: {id} failed on another case: {:?}",
+            c.error_message
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_fresh_trace_id_on_every_error_is_not_an_existence_oracle() {
+    let target = notes("notes-stdio.toml", &[("NOTES_TRACE_IDS", "1")], |_| {});
+    let report = run(&target, "T0.2,T6.1").await;
+    clean(&report);
+    let t61 = check(&report, "T6.1");
+    assert_eq!(t61.outcome, Outcome::Pass, "{:?}", t61.error_message);
+    assert!(
+        t61.details.iter().any(|o| o
+            .actual
+            .contains("volatile members ignored: data.timestamp, data.traceId")),
+        "the report says what was ignored"
+    );
+}
+
+#[tokio::test]
+async fn an_extra_null_id_error_after_an_oversized_line_warns_and_is_not_taken_for_the_next_answer()
+{
+    let target = notes("notes-stdio.toml", &[("NOTES_EXTRA_NULL", "1")], |_| {});
+    let report = run(&target, "T0.3").await;
+    warns_only_on(&report, "T0.3", &["one answer to oversized message"]);
+}
+
+#[tokio::test]
+async fn a_server_silent_on_hostile_frames_fails_t0_3() {
+    let target = notes("notes-stdio.toml", &[("NOTES_SILENT_HOSTILE", "1")], |p| {
+        p.limits.request_timeout_ms = 1500
+    });
+    let report = run(&target, "T0.3").await;
+    let c = check(&report, "T0.3");
+    assert_eq!(c.outcome, Outcome::Fail);
+    assert!(
+        c.details
+            .iter()
+            .any(|o| o.outcome == Outcome::Fail && o.actual.contains("no answer")),
+        "{:?}",
+        c.error_message
+    );
+}
+
+/// A server that answers 413 as soon as it has read the headers and closes: the answer
+/// is read and judged, not reported as a broken pipe.
+#[tokio::test]
+async fn an_http_answer_sent_before_the_body_was_read_is_judged() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let body =
+                r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"too large"}}"#;
+            let answer = format!(
+                "HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    let conn = mcp_tenancy::client::http::HttpConn::new(
+        format!("http://127.0.0.1:{port}/mcp"),
+        Vec::new(),
+        "client",
+        Default::default(),
+    );
+    for _ in 0..3 {
+        let answer = conn
+            .post(
+                &vec![b'x'; 8 << 20],
+                &[],
+                std::time::Duration::from_secs(10),
+            )
+            .await
+            .expect("the early answer is read");
+        assert_eq!(answer.status, 413);
+    }
+}
+
+#[test]
+fn the_catalogue_knows_every_id_these_tests_use() {
+    for id in [
+        "T0.2", "T0.3", "T2.1", "T2.3", "T3.1", "T3.2", "T3.3", "T6.1", "T6.3",
+    ] {
+        assert!(catalogue::check(id).is_some_and(|c| c.implemented), "{id}");
+    }
+}

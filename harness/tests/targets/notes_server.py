@@ -1,0 +1,492 @@
+#!/usr/bin/env python3
+"""A small multi-tenant notes-and-billing MCP server, written the way another team
+would write one: Python's standard library only, its own conventions everywhere.
+
+It is a test target of the harness (harness/tests/foreign_targets.rs), not part of the
+kit. It gets tenancy right — tenant from the session's API key, a call token on every
+tools/call, closed argument schemas, a gate before every handler — and each switch
+below changes one convention or switches on one flaw.
+
+Conventions that differ from the reference server:
+- API keys (not JWTs) authenticate a session: stdio `NOTES_API_KEY`, HTTP
+  `Authorization: Bearer <key>` on every request.
+- Call tokens are HS256 JWTs in `_meta["com.example/authz"]` with claims `tid` (the
+  tenant), `sub` (the principal), `scope` (space-separated tool names), `aud`, `iat`,
+  `exp` — no `kid`, no `iss`, no action claim, no `jti`.
+- Gate refusals are JSON-RPC errors; invalid arguments an `isError` result; note ids are
+  integers; state lives in SQLite (`NOTES_DB`), shared by every process.
+
+Switches (environment):
+- NOTES_TRANSPORT=stdio|http, NOTES_PORT (http)
+- NOTES_RATE_LIMIT=N: at most N requests per second per tenant; over it, a tools/call
+  answers `isError` "rate limited: retry after 1s", any other request error -32029; over
+  HTTP, 429 with Retry-After: 1.
+- NOTES_TRACE_IDS=1: every JSON-RPC error carries a fresh `data.traceId` and
+  `data.timestamp`.
+- NOTES_EXTRA_NULL=1: an oversized line is answered twice: its error, then an extra
+  `id: null` parse error for its tail.
+- NOTES_SILENT_HOSTILE=1: frames that do not parse get no answer at all.
+- NOTES_FLAW=scope-ignored|list-only|tenant-arg: one deliberate defect.
+"""
+
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+
+SECRET = os.environ.get("NOTES_TOKEN_SECRET", "notes-dev-secret-0123456789abcdef").encode()
+AUDIENCE = "urn:notes"
+META_KEY = "com.example/authz"
+MAX_LINE = 1024 * 1024
+MAX_LIFETIME = 300
+SKEW = 5
+VERSIONS = ["2025-06-18", "2025-11-25"]
+
+API_KEYS = {"acme-key-1f3a": "acme", "globex-key-9c2e": "globex"}
+TENANTS = {
+    "acme": {
+        "tools": ["notes_create", "notes_list", "charge", "charges_list"],
+        "principals": {
+            "alice": ["notes_create", "notes_list"],
+            "bob": ["notes_create", "notes_list", "charge", "charges_list"],
+        },
+    },
+    "globex": {
+        "tools": ["notes_create", "notes_list", "export"],
+        "principals": {"gina": ["notes_create", "notes_list", "export"]},
+    },
+}
+
+TENANT_ARG = {"tenant_id": {"type": "string", "description": "Your tenant (optional)"}}
+TOOLS = {
+    "notes_create": {
+        "description": "Create a note",
+        "inputSchema": {
+            "type": "object",
+            "properties": {"title": {"type": "string", "minLength": 1}, **TENANT_ARG},
+            "required": ["title"],
+            "additionalProperties": False,
+        },
+    },
+    "notes_list": {
+        "description": "List your notes",
+        "inputSchema": {"type": "object", "properties": dict(TENANT_ARG), "additionalProperties": False},
+    },
+    "charge": {
+        "description": "Charge the account",
+        "inputSchema": {
+            "type": "object",
+            "properties": {"amount_cents": {"type": "integer", "minimum": 1}},
+            "required": ["amount_cents"],
+            "additionalProperties": False,
+        },
+    },
+    "charges_list": {
+        "description": "List charges",
+        "inputSchema": {"type": "object", "properties": {}, "additionalProperties": False},
+    },
+    "export": {
+        "description": "Export everything of the tenant",
+        "inputSchema": {"type": "object", "properties": {}, "additionalProperties": False},
+    },
+}
+
+FLAW = os.environ.get("NOTES_FLAW", "")
+RATE_LIMIT = int(os.environ.get("NOTES_RATE_LIMIT", "0") or 0)
+TRACE_IDS = os.environ.get("NOTES_TRACE_IDS") == "1"
+
+
+class Store:
+    """Notes, charges and the rate-limit log, shared by every process through SQLite."""
+
+    def __init__(self, path):
+        self.lock = threading.Lock()
+        self.db = sqlite3.connect(path, timeout=10, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(
+            "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, tenant TEXT, title TEXT);"
+            "CREATE TABLE IF NOT EXISTS charges (id INTEGER PRIMARY KEY, tenant TEXT, cents INTEGER);"
+            "CREATE TABLE IF NOT EXISTS calls (tenant TEXT, at REAL);"
+        )
+
+    def query(self, sql, args=()):
+        with self.lock:
+            return self.db.execute(sql, args).fetchall()
+
+    def insert(self, sql, args):
+        with self.lock:
+            return self.db.execute(sql, args).lastrowid
+
+    def over_limit(self, tenant):
+        """Counts this request; is it over the tenant's requests per second?"""
+        if not RATE_LIMIT:
+            return False
+        now = time.time()
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM calls WHERE at < ?", (now - 1.0,))
+            (n,) = self.db.execute("SELECT COUNT(*) FROM calls WHERE tenant = ?", (tenant,)).fetchone()
+            if n < RATE_LIMIT:
+                self.db.execute("INSERT INTO calls VALUES (?, ?)", (tenant, now))
+            self.db.execute("COMMIT")
+        return n >= RATE_LIMIT
+
+
+class Refused(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def b64decode(segment):
+    if "=" in segment or not all(c.isalnum() or c in "-_" for c in segment):
+        raise ValueError("not canonical base64url")
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def verify_call_token(token, tenant, tool):
+    """The token's principal, or Refused."""
+    unauthorized = Refused(-32001, "Unauthorized")
+    if not isinstance(token, str):
+        raise unauthorized
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise unauthorized
+    try:
+        header = json.loads(b64decode(parts[0]))
+        claims = json.loads(b64decode(parts[1]))
+        signature = b64decode(parts[2])
+    except (ValueError, UnicodeDecodeError):
+        raise unauthorized
+    if not isinstance(header, dict) or header.get("alg") != "HS256" or not isinstance(claims, dict):
+        raise unauthorized
+    expected = hmac.new(SECRET, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, signature):
+        raise unauthorized
+    now = time.time()
+    iat, exp = claims.get("iat"), claims.get("exp")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (iat, exp)):
+        raise unauthorized
+    aud = claims.get("aud")
+    if not (aud == AUDIENCE or (isinstance(aud, list) and AUDIENCE in aud)):
+        raise unauthorized
+    if exp < now - SKEW or iat > now + SKEW or exp - iat > MAX_LIFETIME:
+        raise unauthorized
+    if claims.get("tid") != tenant:
+        raise unauthorized
+    principal = claims.get("sub")
+    grants = TENANTS[tenant]["principals"].get(principal) if isinstance(principal, str) else None
+    if grants is None:
+        raise unauthorized
+    scope = claims.get("scope")
+    if FLAW != "scope-ignored":
+        if not isinstance(scope, str) or tool not in scope.split(" "):
+            raise unauthorized
+    if tool not in grants:
+        raise unauthorized
+    return principal
+
+
+def invalid_arguments(schema, args):
+    """Why `args` breaks the tool's closed schema, or None."""
+    if not isinstance(args, dict):
+        return "arguments must be an object"
+    props = schema.get("properties", {})
+    for key in args:
+        if key not in props:
+            return f"unexpected argument {key!r}"
+    for key in schema.get("required", []):
+        if key not in args:
+            return f"missing argument {key!r}"
+    for key, value in args.items():
+        spec = props[key]
+        if spec["type"] == "string" and (not isinstance(value, str) or len(value) < spec.get("minLength", 0)):
+            return f"{key} must be a string"
+        if spec["type"] == "integer" and (
+            not isinstance(value, int) or isinstance(value, bool) or value < spec.get("minimum", value)
+        ):
+            return f"{key} must be an integer"
+    return None
+
+
+def text_result(payload, is_error=False):
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    result = {"content": [{"type": "text", "text": text}], "isError": is_error}
+    if not is_error and not isinstance(payload, str):
+        result["structuredContent"] = payload
+    return result
+
+
+class Session:
+    def __init__(self, store, tenant, limited=True):
+        self.store = store
+        self.tenant = tenant
+        self.initialized = False
+        # Over HTTP the handler enforces the rate limit (429) before the session sees a
+        # request.
+        self.limited = limited
+
+    def handle(self, msg):
+        """The response to one parsed request (None for a notification)."""
+        rid = msg.get("id")
+        method = msg.get("method")
+        if not isinstance(method, str) or msg.get("jsonrpc") != "2.0":
+            return error(rid, -32600, "Invalid Request")
+        params = msg.get("params", {})
+        if not isinstance(params, dict):
+            return error(rid, -32602, "params must be an object")
+        if "id" not in msg:
+            if method == "notifications/initialized":
+                self.initialized = True
+            return None
+        try:
+            return {"jsonrpc": "2.0", "id": rid, "result": self.dispatch(method, params)}
+        except Refused as r:
+            return error(rid, r.code, r.message)
+
+    def dispatch(self, method, params):
+        if method == "initialize":
+            asked = params.get("protocolVersion")
+            self.initialized = True
+            return {
+                "protocolVersion": asked if asked in VERSIONS else VERSIONS[-1],
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "notes-server", "version": "1.4.2"},
+            }
+        if method == "ping":
+            return {}
+        if not self.initialized:
+            raise Refused(-32002, "Server not initialized")
+        if self.limited and self.store.over_limit(self.tenant):
+            if method == "tools/call":
+                return text_result("rate limited: retry after 1s", True)
+            raise Refused(-32029, "rate limited: retry after 1s")
+        if method == "tools/list":
+            tools = [dict(name=n, **TOOLS[n]) for n in TENANTS[self.tenant]["tools"]]
+            return {"tools": tools}
+        if method == "tools/call":
+            return self.call(params)
+        raise Refused(-32601, f"Method not found: {method}")
+
+    def call(self, params):
+        name = params.get("name")
+        if not isinstance(name, str):
+            raise Refused(-32602, "tools/call needs a tool name")
+        known = name in TOOLS if FLAW == "list-only" else name in TENANTS[self.tenant]["tools"]
+        if not known:
+            raise Refused(-32602, f"Unknown tool: {name}")
+        meta = params.get("_meta") or {}
+        verify_call_token(meta.get(META_KEY) if isinstance(meta, dict) else None, self.tenant, name)
+        args = params.get("arguments", {})
+        why = invalid_arguments(TOOLS[name]["inputSchema"], args)
+        if why:
+            return text_result(f"Invalid arguments for {name}: {why}", True)
+        tenant = self.tenant
+        claimed = args.get("tenant_id")
+        if claimed is not None and claimed != tenant:
+            if FLAW == "tenant-arg" and claimed in TENANTS:
+                tenant = claimed
+            else:
+                return text_result("tenant_id does not match your tenant", True)
+        if name == "notes_create":
+            nid = self.store.insert("INSERT INTO notes (tenant, title) VALUES (?, ?)", (tenant, args["title"]))
+            return text_result({"id": nid, "title": args["title"]})
+        if name == "notes_list":
+            rows = self.store.query("SELECT id, title FROM notes WHERE tenant = ? ORDER BY id", (tenant,))
+            return text_result({"notes": [{"id": i, "title": t} for i, t in rows]})
+        if name == "charge":
+            cid = self.store.insert("INSERT INTO charges (tenant, cents) VALUES (?, ?)", (tenant, args["amount_cents"]))
+            return text_result({"charge": cid, "amount_cents": args["amount_cents"]})
+        if name == "charges_list":
+            rows = self.store.query("SELECT id, cents FROM charges WHERE tenant = ? ORDER BY id", (tenant,))
+            return text_result({"charges": [{"id": i, "amount_cents": c} for i, c in rows]})
+        rows = self.store.query("SELECT id, title FROM notes WHERE tenant = ?", (tenant,))
+        return text_result({"export": [{"id": i, "title": t} for i, t in rows]})
+
+
+def error(rid, code, message):
+    err = {"code": code, "message": message}
+    if TRACE_IDS:
+        err["data"] = {
+            "traceId": uuid.uuid4().hex,
+            "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        }
+    return {"jsonrpc": "2.0", "id": rid, "error": err}
+
+
+def no_duplicates(pairs):
+    keys = [k for k, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise ValueError("duplicate member")
+    return dict(pairs)
+
+
+def parse(raw):
+    """The message in `raw`, or an error response for it."""
+    if len(raw) > MAX_LINE:
+        return None, error(None, -32600, "Request too large")
+    try:
+        msg = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
+    except (UnicodeDecodeError, RecursionError):
+        return None, error(None, -32700, "Parse error")
+    except ValueError as e:
+        code = -32600 if "duplicate" in str(e) else -32700
+        return None, error(None, code, "Parse error" if code == -32700 else "Invalid Request")
+    if isinstance(msg, list):
+        return None, error(None, -32600, "Batch requests are not supported")
+    if not isinstance(msg, dict):
+        return None, error(None, -32600, "Invalid Request")
+    return msg, None
+
+
+def serve_stdio(store):
+    tenant = API_KEYS.get(os.environ.get("NOTES_API_KEY", ""))
+    if tenant is None:
+        sys.stderr.write("notes-server: NOTES_API_KEY is missing or unknown\n")
+        sys.exit(2)
+    session = Session(store, tenant)
+    out = sys.stdout.buffer
+    for raw in sys.stdin.buffer:
+        raw = raw.rstrip(b"\r\n")
+        if not raw:
+            continue
+        msg, refusal = parse(raw)
+        if refusal is not None:
+            if os.environ.get("NOTES_SILENT_HOSTILE") == "1":
+                continue
+            answers = [refusal]
+            if len(raw) > MAX_LINE and os.environ.get("NOTES_EXTRA_NULL") == "1":
+                answers.append(error(None, -32700, "Parse error"))
+        else:
+            answers = [session.handle(msg)]
+        for answer in answers:
+            if answer is not None:
+                out.write(json.dumps(answer).encode() + b"\n")
+                out.flush()
+
+
+def serve_http(store, port):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    sessions = {}
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: without this each answer waits ~40 ms.
+        disable_nagle_algorithm = True
+
+        def log_message(self, *args):
+            pass
+
+        def reply(self, status, body=None, headers=()):
+            data = b"" if body is None else json.dumps(body).encode()
+            self.send_response(status)
+            for k, v in headers:
+                self.send_header(k, v)
+            if body is not None:
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def tenant(self):
+            auth = self.headers.get("Authorization", "")
+            return API_KEYS.get(auth[7:]) if auth.startswith("Bearer ") else None
+
+        def guard(self):
+            """The tenant, or None after an error answer was sent."""
+            host = self.headers.get("Host", "")
+            if host not in (f"127.0.0.1:{port}", f"localhost:{port}"):
+                self.reply(421, error(None, -32600, "Misdirected request"))
+                return None
+            origin = self.headers.get("Origin")
+            if origin and not origin.startswith(("http://127.0.0.1", "http://localhost")):
+                self.reply(403, error(None, -32600, "Forbidden origin"))
+                return None
+            tenant = self.tenant()
+            if tenant is None:
+                self.reply(401, error(None, -32001, "Unauthorized"), [("WWW-Authenticate", 'Bearer realm="notes"')])
+                return None
+            version = self.headers.get("MCP-Protocol-Version")
+            if version is not None and version not in VERSIONS:
+                self.reply(400, error(None, -32600, f"Unsupported protocol version {version}"))
+                return None
+            return tenant
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length", "0") or 0)
+            if length > MAX_LINE:
+                # Drain what comes (lingering close), then refuse.
+                self.rfile.read(length)
+                self.reply(413, error(None, -32600, "Request too large"), [("Connection", "close")])
+                self.close_connection = True
+                return
+            raw = self.rfile.read(length)
+            tenant = self.guard()
+            if tenant is None:
+                return
+            msg, refusal = parse(raw)
+            if refusal is not None:
+                self.reply(400, refusal)
+                return
+            sid = self.headers.get("Mcp-Session-Id")
+            if msg.get("method") == "initialize":
+                session, sid = Session(store, tenant, limited=False), uuid.uuid4().hex
+                with lock:
+                    sessions[sid] = session
+            else:
+                if sid is None:
+                    self.reply(400, error(msg.get("id"), -32600, "Mcp-Session-Id required"))
+                    return
+                with lock:
+                    session = sessions.get(sid)
+                if session is None or session.tenant != tenant:
+                    self.reply(404, error(msg.get("id"), -32600, "Session not found"))
+                    return
+            if store.over_limit(tenant):
+                self.reply(429, error(msg.get("id"), -32029, "rate limited"), [("Retry-After", "1")])
+                return
+            answer = session.handle(msg)
+            if answer is None:
+                self.reply(202)
+            else:
+                self.reply(200, answer, [("Mcp-Session-Id", sid)])
+
+        def do_GET(self):
+            self.reply(405, None, [("Allow", "POST, DELETE")])
+
+        def do_DELETE(self):
+            tenant = self.guard()
+            if tenant is None:
+                return
+            sid = self.headers.get("Mcp-Session-Id")
+            with lock:
+                session = sessions.get(sid)
+                if session is None or session.tenant != tenant:
+                    self.reply(404, error(None, -32600, "Session not found"))
+                    return
+                del sessions[sid]
+            self.reply(204)
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+def main():
+    store = Store(os.environ.get("NOTES_DB", ":memory:"))
+    if os.environ.get("NOTES_TRANSPORT", "stdio") == "http":
+        serve_http(store, int(os.environ["NOTES_PORT"]))
+    else:
+        serve_stdio(store)
+
+
+if __name__ == "__main__":
+    main()
