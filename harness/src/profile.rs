@@ -141,15 +141,24 @@ pub struct Target {
     /// Environment for `command` (non-secret values).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// http: the MCP endpoint.
+    /// http: the MCP endpoint. `{tenant}` is the id of the tenant a connection acts
+    /// as (one endpoint per tenant).
     #[serde(default)]
     pub url: Option<String>,
-    /// http: extra non-secret headers sent with every request.
+    /// http: extra non-secret headers sent with every request (`{tenant}` as in `url`).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// http: how long a launched server may take to accept connections.
     #[serde(default = "default_ready_timeout_ms")]
     pub ready_timeout_ms: u64,
+    /// How long a launched target (and its process group) may take to stop after
+    /// SIGTERM before it is killed.
+    #[serde(default = "default_stop_grace_ms")]
+    pub stop_grace_ms: u64,
+}
+
+fn default_stop_grace_ms() -> u64 {
+    3_000
 }
 
 fn default_ready_timeout_ms() -> u64 {
@@ -546,6 +555,14 @@ pub struct ToolSpec {
     /// The argument that names a tenant, if the tool has one.
     #[serde(default)]
     pub tenant_argument: Option<String>,
+    /// Members added to `params._meta` of every call of this tool — e.g. an
+    /// idempotency key `{ "com.example/idempotency-key" = "{uuid}" }`. Strings may use
+    /// `{uuid}` (fresh per call), `{tenant}` and `{tool}`.
+    #[serde(default)]
+    pub meta: toml::Table,
+    /// http: headers added to every call of this tool (the same placeholders).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// How to revoke one entitlement at runtime, and restore it.
@@ -618,6 +635,16 @@ impl Profile {
 
     /// Parses profile text; `path` is used for messages and relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ProfileError> {
+        Self::parse_chained(text, path, &mut Vec::new())
+    }
+
+    /// [`Profile::parse`] inside an `extends` chain: `chain` holds the files that extend
+    /// this one (a file met twice is a cycle).
+    fn parse_chained(
+        text: &str,
+        path: &Path,
+        chain: &mut Vec<PathBuf>,
+    ) -> Result<Self, ProfileError> {
         let shown = path.display().to_string();
         let parse_error = |e: toml::de::Error| ProfileError::Parse {
             path: shown.clone(),
@@ -626,7 +653,12 @@ impl Profile {
         let own: toml::Table = toml::from_str(text).map_err(parse_error)?;
         let mut profile: Profile = match own.get("extends").and_then(toml::Value::as_str) {
             None => toml::from_str(text).map_err(parse_error)?,
-            Some(base) => Self::extend(text, own.clone(), path, base)?,
+            Some(base) => {
+                chain.push(chain_key(path));
+                let merged = Self::extend(text, own.clone(), path, base, chain);
+                chain.pop();
+                merged?
+            }
         };
         profile.path = path.to_path_buf();
         let invalid = |message: String| ProfileError::Invalid {
@@ -728,6 +760,11 @@ impl Profile {
                 "auth.mint_sessions needs the built-in [tokens] key (audience, alg, key)".into(),
             );
         }
+        if self.target.transport != Transport::Http
+            && let Some((name, _)) = self.tools.iter().find(|(_, t)| !t.headers.is_empty())
+        {
+            return Err(format!("tools.{name}.headers needs transport = \"http\""));
+        }
         if !self.auth.http_format.contains("{token}") {
             return Err("auth.http_format must contain {token}".into());
         }
@@ -799,24 +836,21 @@ impl Profile {
             .collect()
     }
 
-    /// Merges `own` (the text of `path`) over the profile `base` names. The base is
-    /// first validated on its own, so its errors name its lines; a misspelt field in
-    /// this file is reported with its line too.
-    fn extend(
-        text: &str,
-        own: toml::Table,
+    /// The table of the profile `base` names (relative to `path`), its own `extends`
+    /// chain merged in. The base is first validated as a profile of its own, so its
+    /// errors name its lines; a file met twice in the chain is a cycle.
+    fn base_table(
         path: &Path,
         base: &str,
-    ) -> Result<Profile, ProfileError> {
-        let shown = path.display().to_string();
+        chain: &mut Vec<PathBuf>,
+    ) -> Result<toml::Table, ProfileError> {
         let base_path = path.parent().unwrap_or(Path::new(".")).join(base);
-        let base_profile = Profile::load(&base_path)?;
-        if base_profile.extends.is_some() {
+        if chain.contains(&chain_key(&base_path)) {
+            let mut names: Vec<String> = chain.iter().map(|p| p.display().to_string()).collect();
+            names.push(base_path.display().to_string());
             return Err(ProfileError::Invalid {
-                path: shown,
-                message: format!(
-                    "{base} extends another profile itself: one level of `extends` only"
-                ),
+                path: path.display().to_string(),
+                message: format!("`extends` goes round in a circle: {}", names.join(" → ")),
             });
         }
         let base_text =
@@ -824,11 +858,35 @@ impl Profile {
                 path: base_path.display().to_string(),
                 source,
             })?;
-        let mut merged: toml::Table =
+        Profile::parse_chained(&base_text, &base_path, chain)?;
+        let mut table: toml::Table =
             toml::from_str(&base_text).map_err(|e| ProfileError::Parse {
                 path: base_path.display().to_string(),
                 message: e.to_string(),
             })?;
+        if let Some(further) = table.get("extends").and_then(toml::Value::as_str) {
+            let further = further.to_owned();
+            chain.push(chain_key(&base_path));
+            let merged = Self::base_table(&base_path, &further, chain);
+            chain.pop();
+            let mut merged = merged?;
+            merged.extend(table);
+            table = merged;
+        }
+        Ok(table)
+    }
+
+    /// Merges `own` (the text of `path`) over the profile `base` names, however long
+    /// its chain of `extends`. A misspelt field in this file is reported with its line.
+    fn extend(
+        text: &str,
+        own: toml::Table,
+        path: &Path,
+        base: &str,
+        chain: &mut Vec<PathBuf>,
+    ) -> Result<Profile, ProfileError> {
+        let shown = path.display().to_string();
+        let mut merged = Self::base_table(path, base, chain)?;
         for (key, value) in own {
             merged.insert(key, value);
         }
@@ -881,6 +939,11 @@ impl Profile {
             }
         }
     }
+}
+
+/// How a file is recognised in an `extends` chain.
+fn chain_key(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Expands `${VAR}` and `${VAR:-default}` from the environment, and `{port}`.
@@ -1116,6 +1179,35 @@ tenant_argument = "tenant_id"
         assert_eq!(
             p.tenants[0].id, "acme",
             "untouched tables come from the base"
+        );
+        // Any depth: a grandchild over the child over the base; a cycle is refused.
+        std::fs::write(dir.join("child.toml"), child).unwrap();
+        let grandchild = "extends = \"child.toml\"\nname = \"grandchild\"\n";
+        let g = Profile::parse(grandchild, &dir.join("grandchild.toml")).unwrap();
+        assert_eq!(
+            (
+                g.name.as_str(),
+                g.target.transport,
+                g.tenants[0].id.as_str()
+            ),
+            ("grandchild", Transport::Stdio, "acme")
+        );
+        std::fs::write(
+            dir.join("loop-a.toml"),
+            "extends = \"loop-b.toml\"\nname = \"a\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("loop-b.toml"),
+            "extends = \"loop-a.toml\"\nname = \"b\"\n",
+        )
+        .unwrap();
+        let err = Profile::load(&dir.join("loop-a.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("circle") && err.contains("loop-b.toml"),
+            "{err}"
         );
         let typo = child.replace("command", "comand");
         let err = Profile::parse(&typo, &dir.join("child.toml"))

@@ -200,6 +200,13 @@ impl<'a> Ctx<'a> {
     /// `tool`'s arguments from the profile's template, with `{marker}`, `{id}` and
     /// `{tenant}` filled in (`{}` without a template).
     pub fn arguments(&self, tool: &str, marker: &str, id: &str, tenant: &str) -> Value {
+        self.arguments_for(tool, marker, &Value::String(id.to_owned()), tenant)
+    }
+
+    /// [`Ctx::arguments`] for the record `id` as a write returned it: a template string
+    /// that is exactly `"{id}"` becomes the id's own JSON value (an integer stays an
+    /// integer); inside longer strings it is spelt out.
+    pub fn arguments_for(&self, tool: &str, marker: &str, id: &Value, tenant: &str) -> Value {
         let template = self
             .target
             .profile
@@ -668,12 +675,21 @@ pub async fn run_body(ctx: &mut Ctx<'_>) -> CheckResult {
     }
 }
 
+/// A record id as text: a string as it is, any other JSON value as JSON.
+pub fn id_text(id: &Value) -> String {
+    match id {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// `template` with `{marker}`, `{id}` and `{tenant}` replaced in every string.
-fn fill(template: Value, marker: &str, id: &str, tenant: &str) -> Value {
+fn fill(template: Value, marker: &str, id: &Value, tenant: &str) -> Value {
     match template {
+        Value::String(s) if s == "{id}" => id.clone(),
         Value::String(s) => Value::String(
             s.replace("{marker}", marker)
-                .replace("{id}", id)
+                .replace("{id}", &id_text(id))
                 .replace("{tenant}", tenant),
         ),
         Value::Array(items) => Value::Array(
@@ -701,8 +717,17 @@ mod tests {
         let t =
             json!({"title": "{marker}", "n": 3, "tags": ["{tenant}"], "o": {"id": "note:{id}"}});
         assert_eq!(
-            fill(t, "m1", "7", "acme"),
+            fill(t, "m1", &Value::String("7".into()), "acme"),
             json!({"title": "m1", "n": 3, "tags": ["acme"], "o": {"id": "note:7"}})
+        );
+    }
+
+    #[test]
+    fn an_id_keeps_its_json_type_where_the_template_is_the_id_alone() {
+        let t = json!({"id": "{id}", "path": "notes/{id}"});
+        assert_eq!(
+            fill(t, "", &json!(42), "acme"),
+            json!({"id": 42, "path": "notes/42"})
         );
     }
 

@@ -9,7 +9,7 @@
 //! fails with that stated. T2.2–T2.6 are then not applicable — one finding, counted
 //! once, by T2.1.
 
-use super::{Abort, CheckResult, Ctx, Level};
+use super::{Abort, CheckResult, Ctx, Level, id_text};
 use crate::client::token::{Forgery, now_secs};
 use crate::client::{Answer, Conn, LATEST_SESSION_VERSION, Tokenless, shorten};
 use crate::model::{Grant, Outcome};
@@ -299,14 +299,15 @@ pub async fn token_lifetime(ctx: &mut Ctx<'_>) -> CheckResult {
     Ok(())
 }
 
-/// The first string member `id` inside a tool result's structured content.
-fn record_id(answer: &Answer) -> Option<String> {
-    fn find(v: &Value) -> Option<String> {
+/// The first member `id` (a string or an integer) inside a tool result's structured
+/// content, as the write returned it.
+fn record_id(answer: &Answer) -> Option<Value> {
+    fn find(v: &Value) -> Option<Value> {
         match v {
             Value::Object(map) => map
                 .get("id")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
+                .filter(|id| id.is_string() || id.is_u64() || id.is_i64())
+                .cloned()
                 .or_else(|| map.values().find_map(find)),
             Value::Array(items) => items.iter().find_map(find),
             _ => None,
@@ -374,8 +375,8 @@ pub async fn token_scope(ctx: &mut Ctx<'_>) -> CheckResult {
     }
     if contract.binds(Dimension::Resource) {
         wrong_resource(ctx, &mut conn, &a, &b, &tool, &right).await?;
+        read_another_record(ctx, &mut conn, &a, &tool).await?;
     }
-    read_another_record(ctx, &mut conn, &a, &tool).await?;
     conn.close().await;
     Ok(())
 }
@@ -537,10 +538,10 @@ async fn read_another_record(
         );
         return Ok(());
     };
-    let token = ctx.token_for(a, &read, id1).await?;
+    let token = ctx.token_for(a, &read, &id_text(id1)).await?;
     // Control: the token reads the record it names — otherwise a refusal of the other
     // record proves nothing about the resource check.
-    let args = ctx.arguments(&read, "", id1, &a.id);
+    let args = ctx.arguments_for(&read, "", id1, &a.id);
     let control = conn.call_tool(&read, args, token.as_deref()).await?;
     let works = control.succeeded() && control.mentions(own);
     ctx.must(
@@ -559,7 +560,7 @@ async fn read_another_record(
     if !works {
         return Ok(());
     }
-    let args = ctx.arguments(&read, "", id2, &a.id);
+    let args = ctx.arguments_for(&read, "", id2, &a.id);
     let answer = conn.call_tool(&read, args, token.as_deref()).await?;
     let disclosed = answer.mentions(secret);
     ctx.must(

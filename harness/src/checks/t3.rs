@@ -285,18 +285,9 @@ impl Stage {
 
     /// A `tools/call` frame of `name` with `token` in `_meta` when the profile puts it
     /// there.
-    pub fn frame(
-        ctx: &Ctx<'_>,
-        id: i64,
-        name: &str,
-        arguments: Value,
-        token: Option<&str>,
-    ) -> Value {
-        let mut params = json!({"name": name, "arguments": arguments});
-        let tokens = &ctx.target.profile.tokens;
-        if let (Placement::Meta, Some(t)) = (tokens.placement, token) {
-            params["_meta"] = json!({ tokens.meta_key.as_str(): t });
-        }
+    pub fn frame(&self, id: i64, name: &str, arguments: Value, token: Option<&str>) -> Value {
+        // A token in a header is added when the frame is sent (`send_raw`).
+        let (params, _) = self.caller.conn.call_params(name, arguments, token);
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
     }
 
@@ -572,7 +563,7 @@ pub async fn smuggled_id_spellings(ctx: &mut Ctx<'_>) -> CheckResult {
         let args = Value::Object(stage.arguments(ctx, &write, &m));
         let token = call_token(ctx, &stage.caller.tenant, &write, &write).await?;
         let id = stage.caller.conn.next_id();
-        let frame = Stage::frame(ctx, id, &write, args, token.as_deref());
+        let frame = stage.frame(id, &write, args, token.as_deref());
         let Some(text) = variants::splice_duplicate_key(&frame, &dup) else {
             continue;
         };

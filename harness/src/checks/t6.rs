@@ -363,7 +363,7 @@ async fn prepare(
     let token = call_token(ctx, &tenant, tool, tool).await?;
     let args = Value::Object(stage.arguments(ctx, tool, marker));
     let id = stage.caller.conn.next_id();
-    let frame = Stage::frame(ctx, id, tool, args, token.as_deref());
+    let frame = stage.frame(id, tool, args, token.as_deref());
     Ok(Prepared { id, frame, token })
 }
 

@@ -281,13 +281,42 @@ pub fn shorten(s: &str, max: usize) -> String {
     }
 }
 
-/// A child process that is killed and reaped when dropped.
-struct OwnedChild(std::process::Child);
+/// A launched server, leader of its own process group: stopped with SIGTERM to the
+/// group, and SIGKILL after the grace period, when dropped — so that a wrapper script
+/// can stop what it started (a database, a child server).
+struct OwnedChild {
+    child: std::process::Child,
+    grace: Duration,
+}
 
 impl Drop for OwnedChild {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let pid = self.child.id();
+        signal_group(pid, libc::SIGTERM);
+        let deadline = std::time::Instant::now() + self.grace;
+        while std::time::Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Whatever of the group is left, and the leader if it ignored SIGTERM.
+        signal_group(pid, libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `signal` to the process group `pgid` leads (it was spawned with
+/// `process_group(0)`).
+pub(crate) fn signal_group(pgid: u32, signal: libc::c_int) {
+    if let Ok(pgid) = libc::pid_t::try_from(pgid)
+        && pgid > 0
+    {
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory is
+        // involved. A group that is gone already yields ESRCH, which is fine.
+        unsafe {
+            libc::kill(-pgid, signal);
+        }
     }
 }
 
@@ -517,7 +546,7 @@ impl Target {
     pub async fn server_exit(&self) -> Option<ClientError> {
         let mut guard = self.http_server.lock().await;
         let launched = guard.as_mut()?;
-        match launched.child.0.try_wait() {
+        match launched.child.child.try_wait() {
             Ok(Some(status)) => Some(ClientError::Exited {
                 status: status.to_string(),
                 stderr_tail: launched.stderr.text(),
@@ -542,7 +571,7 @@ impl Target {
         }
         let mut guard = self.http_server.lock().await;
         if let Some(l) = guard.as_mut()
-            && matches!(l.child.0.try_wait(), Ok(None))
+            && matches!(l.child.child.try_wait(), Ok(None))
         {
             return Ok(l.url.clone());
         }
@@ -555,7 +584,9 @@ impl Target {
         // A std process and a std thread draining its stderr: the server outlives any
         // one tokio runtime (tests drive one target from several), and a server whose
         // stderr pipe nobody drains would block on its next log line.
+        use std::os::unix::process::CommandExt as _;
         let mut child = std::process::Command::new(program)
+            .process_group(0)
             .args(args)
             .current_dir(self.cwd())
             .envs(self.env(Some(port)))
@@ -578,10 +609,13 @@ impl Target {
                 }
             });
         }
-        let mut child = OwnedChild(child);
+        let mut child = OwnedChild {
+            child,
+            grace: Duration::from_millis(target.stop_grace_ms),
+        };
         let deadline = tokio::time::Instant::now() + Duration::from_millis(target.ready_timeout_ms);
         loop {
-            if let Ok(Some(status)) = child.0.try_wait() {
+            if let Ok(Some(status)) = child.child.try_wait() {
                 return Err(ClientError::Exited {
                     status: status.to_string(),
                     stderr_tail: tail.text(),
@@ -657,16 +691,19 @@ impl Target {
                     &env,
                     label,
                     transcript.clone(),
+                    Duration::from_millis(self.profile.target.stop_grace_ms),
                 )?)
             }
             Transport::Http => {
-                let url = self.http_url().await?;
+                // `{tenant}` in the URL and headers: one endpoint per tenant.
+                let tenant_id = tenant.map_or("", |t| t.id.as_str());
+                let url = self.http_url().await?.replace("{tenant}", tenant_id);
                 let mut headers: Vec<(String, String)> = self
                     .profile
                     .target
                     .headers
                     .iter()
-                    .map(|(k, v)| (k.clone(), expand(v, None)))
+                    .map(|(k, v)| (k.clone(), expand(v, None).replace("{tenant}", tenant_id)))
                     .collect();
                 if let Some(cred) = credential {
                     headers.push((
@@ -681,8 +718,28 @@ impl Target {
             }
         };
         let tokens = &self.profile.tokens;
+        let extras = self
+            .profile
+            .tools
+            .iter()
+            .filter(|(_, spec)| !spec.meta.is_empty() || !spec.headers.is_empty())
+            .map(|(name, spec)| {
+                let meta = serde_json::to_value(&spec.meta)
+                    .ok()
+                    .and_then(|v| v.as_object().cloned())
+                    .unwrap_or_default();
+                let headers = spec
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                (name.clone(), CallExtras { meta, headers })
+            })
+            .collect();
         Ok(Conn {
             link,
+            tenant: tenant.map(|t| t.id.clone()).unwrap_or_default(),
+            extras,
             throttle,
             transcript: transcript.clone(),
             label: label.to_owned(),
@@ -723,9 +780,69 @@ enum CallPlacement {
     None,
 }
 
+/// What a call of one tool carries besides its arguments (the profile's `meta` and
+/// `headers` of the tool, placeholders unfilled).
+#[derive(Debug, Clone, Default)]
+struct CallExtras {
+    meta: serde_json::Map<String, Value>,
+    headers: Vec<(String, String)>,
+}
+
+/// A fresh UUID (version 4 layout) for `{uuid}`: unique per call, not secret.
+pub fn fresh_uuid() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let hi = mix(now ^ (u64::from(std::process::id()) << 32) ^ n);
+    let lo = mix(hi ^ n.rotate_left(17));
+    let hi = (hi & !0xf000) | 0x4000;
+    let lo = (lo & !(0xc << 60)) | (0x8 << 60);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xffff,
+        lo >> 48,
+        lo & 0xffff_ffff_ffff
+    )
+}
+
+/// `template` with `{uuid}` (fresh), `{tenant}` and `{tool}` filled in every string.
+fn fill_call(template: &Value, tenant: &str, tool: &str) -> Value {
+    match template {
+        Value::String(s) => Value::String(
+            s.replace("{uuid}", &fresh_uuid())
+                .replace("{tenant}", tenant)
+                .replace("{tool}", tool),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| fill_call(v, tenant, tool)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), fill_call(v, tenant, tool)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// One MCP connection.
 pub struct Conn {
     link: Link,
+    /// The tenant it acts as (`""` for none).
+    tenant: String,
+    /// Per tool: the `_meta` members and headers its calls carry.
+    extras: std::collections::BTreeMap<String, CallExtras>,
     /// Its tenant's pace and the rate-limit retries (HTTP: inside [`HttpConn`]).
     throttle: pace::Throttle,
     transcript: Transcript,
@@ -896,20 +1013,49 @@ impl Conn {
         arguments: Value,
         call_token: Option<&str>,
     ) -> (Vec<u8>, Vec<(String, String)>) {
+        let (params, extra) = self.call_params(name, arguments, call_token);
+        let id = self.next_id();
+        let frame = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
+        (frame.to_string().into_bytes(), extra)
+    }
+
+    /// The `params` of a `tools/call` of `name`, and the HTTP headers that go with it:
+    /// the profile's `meta` and `headers` of the tool (placeholders filled, `{uuid}`
+    /// fresh), and the call token where the profile puts it.
+    pub fn call_params(
+        &self,
+        name: &str,
+        arguments: Value,
+        call_token: Option<&str>,
+    ) -> (Value, Vec<(String, String)>) {
         let mut params = json!({"name": name, "arguments": arguments});
         let mut extra = Vec::new();
+        let mut meta = serde_json::Map::new();
+        if let Some(extras) = self.extras.get(name) {
+            if let Value::Object(m) =
+                fill_call(&Value::Object(extras.meta.clone()), &self.tenant, name)
+            {
+                meta = m;
+            }
+            for (k, v) in &extras.headers {
+                if let Value::String(v) = fill_call(&Value::String(v.clone()), &self.tenant, name) {
+                    extra.push((k.clone(), v));
+                }
+            }
+        }
         match (&self.placement, call_token) {
             (CallPlacement::Meta(key), Some(token)) => {
-                params["_meta"] = json!({ key.as_str(): token });
+                meta.insert(key.clone(), json!(token));
             }
             (CallPlacement::Header(header), Some(token)) => {
                 extra.push((header.clone(), token.to_owned()));
             }
             _ => {}
         }
-        let id = self.next_id();
-        let frame = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
-        (frame.to_string().into_bytes(), extra)
+        if !meta.is_empty() {
+            params["_meta"] = Value::Object(meta);
+        }
+        (params, extra)
     }
 
     /// The answer to a raw HTTP exchange, as [`Answer`]: the response carrying the
@@ -998,5 +1144,49 @@ fn http_answer(answer: HttpAnswer, awaited: &Awaited) -> Answer {
         message,
         raw: answer.body.clone(),
         http: Some(answer),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_uuids_are_distinct_and_shaped_as_version_4() {
+        let (a, b) = (fresh_uuid(), fresh_uuid());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
+    }
+
+    #[test]
+    fn a_frame_is_answered_by_its_id_and_a_hostile_one_by_null_too() {
+        let request = Awaited::exactly(json!(7));
+        assert!(request.answered_by(&json!({"id": 7, "result": {}})));
+        assert!(!request.answered_by(&json!({"id": null, "error": {"code": -32700}})));
+        assert!(!request.answered_by(&json!({"id": 8, "result": {}})));
+        assert!(!request.answered_by(&json!({"id": 7, "method": "x"})));
+        // Malformed JSON: the id is still read from the text.
+        let raw = Awaited::of_frame(br#"{"jsonrpc":"2.0","id":101,"method":"ping""#);
+        assert!(raw.answered_by(&json!({"id": 101, "error": {}})));
+        assert!(raw.answered_by(&json!({"id": null, "error": {}})));
+        assert!(!raw.answered_by(&json!({"id": 3, "result": {}})));
+        let string_id = Awaited::of_frame(b"{\"id\": \"a-1\", \"method\": \xff");
+        assert!(string_id.answered_by(&json!({"id": "a-1", "error": {}})));
+        // No id to be found: any answer.
+        assert!(Awaited::of_frame(b"[1,2]").answered_by(&json!({"id": 5, "result": {}})));
+    }
+
+    #[test]
+    fn per_call_templates_fill_uuid_tenant_and_tool() {
+        let filled = fill_call(
+            &json!({"key": "{tenant}:{tool}:{uuid}", "n": 1}),
+            "acme",
+            "charge",
+        );
+        let key = filled["key"].as_str().unwrap();
+        assert!(key.starts_with("acme:charge:") && key.len() == "acme:charge:".len() + 36);
+        assert_eq!(filled["n"], 1);
     }
 }

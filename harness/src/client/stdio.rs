@@ -50,6 +50,10 @@ pub struct StdioConn {
     strays: Vec<Value>,
     label: String,
     transcript: Transcript,
+    /// The process (and group) id while the process has not been stopped.
+    pid: Option<u32>,
+    /// How long the group may take to stop after SIGTERM.
+    grace: Duration,
 }
 
 impl StdioConn {
@@ -60,6 +64,7 @@ impl StdioConn {
         env: &[(String, String)],
         label: &str,
         transcript: Transcript,
+        grace: Duration,
     ) -> Result<Self, ClientError> {
         let (program, args) = command
             .split_first()
@@ -71,6 +76,7 @@ impl StdioConn {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|e| {
             ClientError::Launch(format!(
@@ -115,6 +121,8 @@ impl StdioConn {
             }
         });
         Ok(Self {
+            pid: child.id(),
+            grace,
             child,
             stdin,
             lines: rx,
@@ -255,13 +263,37 @@ impl StdioConn {
     }
 
     /// Closes stdin and waits briefly for the process to exit, then kills it.
+    /// Closes stdin and waits briefly for the process to exit; then stops its process
+    /// group: SIGTERM, the grace period, SIGKILL.
     pub async fn close(mut self) {
         self.stdin.take();
-        if tokio::time::timeout(Duration::from_secs(2), self.child.wait())
+        let exited = tokio::time::timeout(EOF_WAIT, self.child.wait())
             .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
+            .is_ok();
+        if let Some(pid) = self.pid.take() {
+            // What the process started may outlive it: the group is stopped either way.
+            super::signal_group(pid, libc::SIGTERM);
+            if !exited
+                && tokio::time::timeout(self.grace, self.child.wait())
+                    .await
+                    .is_err()
+            {
+                super::signal_group(pid, libc::SIGKILL);
+                let _ = self.child.wait().await;
+            }
         }
     }
 }
+
+impl Drop for StdioConn {
+    /// Dropped without [`StdioConn::close`] (a check ended early): the process group is
+    /// told to stop; the process itself is killed by `kill_on_drop`.
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            super::signal_group(pid, libc::SIGTERM);
+        }
+    }
+}
+
+/// How long a stdio target may take to exit once its stdin is closed.
+const EOF_WAIT: Duration = Duration::from_secs(1);
