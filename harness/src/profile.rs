@@ -236,6 +236,7 @@ impl Tenant {
             vec![Principal {
                 id: DEFAULT_PRINCIPAL.to_owned(),
                 tools: self.tools.clone(),
+                credential: None,
             }]
         } else {
             self.principals.clone()
@@ -248,6 +249,21 @@ impl Tenant {
             .into_iter()
             .find(|p| p.tools.iter().any(|t| t == tool))
     }
+
+    /// Who the tenant's sessions act as: without a tenant credential, the principal
+    /// with a credential of its own that may call the most tools (a writer key before a
+    /// reader key); otherwise the first principal.
+    pub fn session_principal(&self) -> Principal {
+        let principals = self.principals();
+        let own = principals
+            .iter()
+            .filter(|p| p.credential.is_some())
+            .max_by_key(|p| p.tools.len());
+        match own {
+            Some(p) if self.credential.is_none() => p.clone(),
+            _ => principals[0].clone(),
+        }
+    }
 }
 
 /// Someone acting inside a tenant (an end user, a service).
@@ -258,6 +274,10 @@ pub struct Principal {
     /// The tools this principal may call (a subset of the tenant's).
     #[serde(default)]
     pub tools: Vec<String>,
+    /// The principal's own session credential (e.g. a reader key and a writer key);
+    /// without one it acts in the tenant's sessions.
+    #[serde(default)]
+    pub credential: Option<Secret>,
 }
 
 /// How sessions are authenticated.
@@ -273,6 +293,10 @@ pub struct Auth {
     pub http_format: String,
     /// stdio: the environment variable the credential is given in at launch.
     pub stdio_env: Option<String>,
+    /// http: a per-request signer, run (in the profile's directory) before every
+    /// request with the request as JSON on stdin — `method`, `url`, `headers`,
+    /// `body_base64` — printing the headers to add, one `Name: value` per line.
+    pub sign: Vec<String>,
 }
 
 impl Default for Auth {
@@ -282,6 +306,7 @@ impl Default for Auth {
             http_header: "Authorization".into(),
             http_format: "Bearer {token}".into(),
             stdio_env: None,
+            sign: Vec::new(),
         }
     }
 }
@@ -764,6 +789,9 @@ impl Profile {
             && let Some((name, _)) = self.tools.iter().find(|(_, t)| !t.headers.is_empty())
         {
             return Err(format!("tools.{name}.headers needs transport = \"http\""));
+        }
+        if !self.auth.sign.is_empty() && self.target.transport != Transport::Http {
+            return Err("auth.sign needs transport = \"http\"".into());
         }
         if !self.auth.http_format.contains("{token}") {
             return Err("auth.http_format must contain {token}".into());

@@ -266,3 +266,79 @@ fn the_catalogue_knows_every_id_these_tests_use() {
         assert!(catalogue::check(id).is_some_and(|c| c.implemented), "{id}");
     }
 }
+
+#[tokio::test]
+async fn a_server_that_wants_every_request_signed_is_driven_through_the_profiles_signer() {
+    let signed = [("NOTES_SIGNED", "1")];
+    let target = notes("notes-http.toml", &signed, |p| {
+        p.auth.sign = vec!["python3".into(), "sign.py".into()]
+    });
+    let report = run(&target, "T0.1,T0.4,T2.1,T2.7,T6.1").await;
+    clean(&report);
+    for c in &report.checks {
+        assert_eq!(c.outcome, Outcome::Pass, "{}: {:?}", c.id, c.error_message);
+    }
+    // Without the signer the same server refuses every request: the signer is what
+    // made the run possible.
+    let unsigned = notes("notes-http.toml", &signed, |_| {});
+    let report = run(&unsigned, "T0.1").await;
+    assert_eq!(check(&report, "T0.1").outcome, Outcome::Fail);
+}
+
+/// The notes server where each principal has a key of its own that is its grant, and
+/// calls carry no call token: the profile gives the keys per principal.
+fn per_principal_keys(flaw: Option<&str>) -> Target {
+    let mut env = vec![("NOTES_PRINCIPAL_KEYS", "1"), ("NOTES_CALL_TOKENS", "0")];
+    if let Some(flaw) = flaw {
+        env.push(("NOTES_FLAW", flaw));
+    }
+    notes("notes-stdio.toml", &env, |p| {
+        p.tokens.placement = mcp_tenancy::profile::Placement::None;
+        for tenant in &mut p.tenants {
+            tenant.credential = None;
+            for principal in &mut tenant.principals {
+                principal.credential = Some(mcp_tenancy::profile::Secret::File(format!(
+                    "{}-{}.key",
+                    tenant.id, principal.id
+                )));
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn principals_with_keys_of_their_own_are_judged_by_their_keys() {
+    let report = run(&per_principal_keys(None), "T1,T2,T3,T6").await;
+    // No call tokens at all: T2.1 reports it, once; T2.2–T2.5 do not apply.
+    assert_eq!(check(&report, "T2.1").outcome, Outcome::Fail);
+    for id in ["T2.2", "T2.3", "T2.4", "T2.5"] {
+        let c = check(&report, id);
+        assert_eq!(
+            c.outcome,
+            Outcome::NotApplicable,
+            "{id}: {:?}",
+            c.skip_reason
+        );
+        assert!(
+            c.skip_reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("takes no call tokens (T2.1"),
+            "{id}: {:?}",
+            c.skip_reason
+        );
+    }
+    // The reader's key grants no charge, and that holds.
+    let t26 = check(&report, "T2.6");
+    assert_eq!(t26.outcome, Outcome::Pass, "{:?}", t26.error_message);
+    assert!(
+        t26.details
+            .iter()
+            .any(|o| o.case.contains("in its own session"))
+    );
+    for c in report.checks.iter().filter(|c| c.id != "T2.1") {
+        assert_ne!(c.outcome, Outcome::Fail, "{}: {:?}", c.id, c.error_message);
+    }
+    let flawed = run(&per_principal_keys(Some("principal-ignored")), "T2.6").await;
+    assert_eq!(check(&flawed, "T2.6").outcome, Outcome::Fail);
+}

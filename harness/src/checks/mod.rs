@@ -22,7 +22,7 @@ use crate::client::token::TokenMinter;
 use crate::client::transcript::RetryKind;
 use crate::client::{Answer, ClientError, Conn, Target, Transcript};
 use crate::model::{Grant, Observation, Outcome};
-use crate::profile::{Role, Tenant};
+use crate::profile::{Principal, Role, Tenant};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -183,14 +183,33 @@ impl<'a> Ctx<'a> {
 
     /// Opens a session as `tenant` and completes `initialize`.
     pub async fn session(&mut self, tenant: &Tenant) -> Result<Conn, Abort> {
-        let mut conn = self.connect(&tenant.id, Some(tenant)).await?;
+        let conn = self.connect(&tenant.id, Some(tenant)).await?;
+        Self::initialized_as(conn, &tenant.id).await
+    }
+
+    /// Opens a session as `principal` of `tenant` — with the principal's own
+    /// credential, if the profile gives it one — and completes `initialize`.
+    pub async fn session_as(
+        &mut self,
+        tenant: &Tenant,
+        principal: &Principal,
+    ) -> Result<Conn, Abort> {
+        self.connections += 1;
+        let label = format!("{}/{}#{}", tenant.id, principal.id, self.connections);
+        let conn = self
+            .target
+            .connect_as(&label, tenant, principal, &self.transcript)
+            .await?;
+        Self::initialized_as(conn, &format!("{} ({})", tenant.id, principal.id)).await
+    }
+
+    async fn initialized_as(mut conn: Conn, who: &str) -> Result<Conn, Abort> {
         let answer = conn
             .initialize(crate::client::LATEST_SESSION_VERSION)
             .await?;
         if answer.result().is_none() {
             return Err(Abort::Client(ClientError::Refused(format!(
-                "initialize as tenant {} failed: {}",
-                tenant.id,
+                "initialize as tenant {who} failed: {}",
                 answer.describe()
             ))));
         }
@@ -333,13 +352,27 @@ impl<'a> Ctx<'a> {
         tenant: &Tenant,
         mut via: Option<&mut Conn>,
     ) -> Result<BTreeMap<String, Value>, Abort> {
-        if via.is_none() && !self.readers.contains_key(&tenant.id) {
+        // A session of a principal with a key of its own reads only what that
+        // principal may; the rest is read in the tenant's own session.
+        let narrow = via
+            .as_deref()
+            .and_then(Conn::own_principal)
+            .and_then(|p| tenant.principals().into_iter().find(|x| x.id == p));
+        let via_reads = |tool: &str| {
+            narrow
+                .as_ref()
+                .is_none_or(|p| p.tools.iter().any(|t| t == tool))
+        };
+        let lists = self.readable_lists(tenant);
+        if (via.is_none() || !lists.iter().all(|t| via_reads(t)))
+            && !self.readers.contains_key(&tenant.id)
+        {
             let conn = self.session(tenant).await?;
             self.readers.insert(tenant.id.clone(), conn);
         }
         let mut out = BTreeMap::new();
         let budget = Duration::from_millis(self.target.profile.limits.retry_budget_ms);
-        for tool in self.readable_lists(tenant) {
+        for tool in lists {
             // A refused read-back is tried again with a back-off (a rate limit the
             // profile does not name, a moment of overload) before the channel is judged.
             let started = Instant::now();
@@ -348,8 +381,8 @@ impl<'a> Ctx<'a> {
                 let token = self.token_for(tenant, &tool, "").await?;
                 let args = self.arguments(&tool, "", "", &tenant.id);
                 let conn = match via.as_deref_mut() {
-                    Some(conn) => conn,
-                    None => self.readers.get_mut(&tenant.id).expect("opened above"),
+                    Some(conn) if via_reads(&tool) => conn,
+                    _ => self.readers.get_mut(&tenant.id).expect("opened above"),
                 };
                 let answer = conn.call_tool(&tool, args, token.as_deref()).await?;
                 if answer.succeeded() || started.elapsed() + backoff > budget {

@@ -713,10 +713,21 @@ fn narrow_and_wide(ctx: &Ctx<'_>) -> Vec<(Tenant, String, String, String)> {
 /// T2.6: in one session, each principal's call is judged by its own token, never by
 /// the session's (or another principal's) wider grant.
 pub async fn per_principal(ctx: &mut Ctx<'_>) -> CheckResult {
-    if !ctx.tokens_placed() {
+    let cases = narrow_and_wide(ctx);
+    // A principal with a credential of its own carries its grant in its session: that
+    // is testable without call tokens.
+    let own_credential = |tenant: &Tenant, id: &str| {
+        tenant
+            .principals()
+            .into_iter()
+            .find(|p| p.id == id && p.credential.is_some())
+    };
+    let by_credential = cases
+        .iter()
+        .any(|(t, _, _, narrow)| own_credential(t, narrow).is_some());
+    if !ctx.tokens_placed() && !by_credential {
         return without_tokens(ctx, "judging each principal's call by its own grant").await;
     }
-    let cases = narrow_and_wide(ctx);
     if cases.is_empty() {
         return Err(Abort::Skip(
             "no tenant in the profile has two principals with different grants (principals = [{ id, tools }])"
@@ -732,7 +743,14 @@ pub async fn per_principal(ctx: &mut Ctx<'_>) -> CheckResult {
         if writes && ctx.write_tool(&[&tenant]).is_err() {
             continue;
         }
-        let mut conn = ctx.session(&tenant).await?;
+        let narrow_own = own_credential(&tenant, &narrow);
+        if narrow_own.is_none() && !ctx.tokens_placed() {
+            continue;
+        }
+        let mut conn = match own_credential(&tenant, &wide) {
+            Some(p) => ctx.session_as(&tenant, &p).await?,
+            None => ctx.session(&tenant).await?,
+        };
         // The control: the wider principal's call, in this same session.
         if writes {
             if !ctx.control_write(&mut conn, &tenant, &tool).await? {
@@ -751,13 +769,28 @@ pub async fn per_principal(ctx: &mut Ctx<'_>) -> CheckResult {
             );
         }
         let token = ctx.mint(&ctx.grant(&tenant.id, &narrow, &tool, "")).await?;
-        let case = format!(
-            "{narrow} calls {tool} in the session where {wide} may ({})",
-            tenant.id
-        );
-        let expected = format!(
-            "refused: {narrow} may not call {tool}, though the session's tenant and {wide} may"
-        );
+        // With a credential of its own, the narrower principal calls in its own session.
+        let (case, expected) = match &narrow_own {
+            Some(p) => {
+                conn.close().await;
+                conn = ctx.session_as(&tenant, p).await?;
+                (
+                    format!("{narrow} calls {tool} in its own session ({})", tenant.id),
+                    format!(
+                        "refused: {narrow}'s credential does not grant {tool}, though {wide}'s does"
+                    ),
+                )
+            }
+            None => (
+                format!(
+                    "{narrow} calls {tool} in the session where {wide} may ({})",
+                    tenant.id
+                ),
+                format!(
+                    "refused: {narrow} may not call {tool}, though the session's tenant and {wide} may"
+                ),
+            ),
+        };
         let accepted = format!("the call succeeded: {narrow} borrowed a grant only {wide} has");
         if writes {
             refused_write(

@@ -39,6 +39,8 @@ pub struct HttpConn {
     pub redacted: Vec<String>,
     /// Pacing and rate-limit retries for this connection's tenant.
     pub throttle: Option<Throttle>,
+    /// The profile's per-request signer (`[auth] sign`) and the directory it runs in.
+    pub signer: Option<(Vec<String>, std::path::PathBuf)>,
     label: String,
     transcript: Transcript,
 }
@@ -100,6 +102,7 @@ impl HttpConn {
             protocol_version: None,
             redacted: vec!["authorization".into()],
             throttle: None,
+            signer: None,
             label: label.to_owned(),
             transcript,
         }
@@ -169,6 +172,74 @@ impl HttpConn {
         }
     }
 
+    /// The headers the profile's signer adds to this request (none without a signer).
+    async fn signature(
+        &self,
+        method: &reqwest::Method,
+        body: &[u8],
+        headers: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, ClientError> {
+        use base64::Engine as _;
+        use tokio::io::AsyncWriteExt as _;
+        let Some((command, cwd)) = &self.signer else {
+            return Ok(Vec::new());
+        };
+        let (program, args) = command
+            .split_first()
+            .ok_or_else(|| ClientError::Harness("auth.sign is empty".into()))?;
+        let program = if program.starts_with("./") || program.starts_with("../") {
+            cwd.join(program).to_string_lossy().into_owned()
+        } else {
+            program.clone()
+        };
+        let request = serde_json::json!({
+            "method": method.as_str(),
+            "url": self.url,
+            "headers": headers
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect::<serde_json::Map<String, Value>>(),
+            "body_base64": base64::engine::general_purpose::STANDARD.encode(body),
+        });
+        let failed =
+            |why: String| ClientError::Harness(format!("the signer `{}` {why}", command.join(" ")));
+        let mut child = tokio::process::Command::new(&program)
+            .args(args)
+            .current_dir(cwd)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| failed(format!("failed to start: {e}")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(request.to_string().as_bytes())
+                .await
+                .map_err(|e| failed(format!("did not take the request: {e}")))?;
+        }
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| failed(format!("failed: {e}")))?;
+        if !out.status.success() {
+            return Err(failed(format!(
+                "failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                l.split_once(':')
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .ok_or_else(|| failed(format!("printed {l:?}, not `Name: value`")))
+            })
+            .collect()
+    }
+
     /// [`Self::exchange`] without pacing or retries.
     async fn exchange_once(
         &self,
@@ -177,6 +248,16 @@ impl HttpConn {
         headers: &[(String, String)],
         timeout: Duration,
     ) -> Result<HttpAnswer, ClientError> {
+        let signature = self
+            .signature(&method, body.unwrap_or_default(), headers)
+            .await?;
+        let signed: Vec<(String, String)>;
+        let headers = if signature.is_empty() {
+            headers
+        } else {
+            signed = headers.iter().cloned().chain(signature).collect();
+            &signed[..]
+        };
         let shown_headers: Vec<String> = headers
             .iter()
             .filter(|(k, _)| {

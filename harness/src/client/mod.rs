@@ -17,7 +17,7 @@ pub mod transcript;
 
 pub use transcript::Transcript;
 
-use crate::profile::{Placement, Profile, Tenant, Transport, expand};
+use crate::profile::{Placement, Principal, Profile, Tenant, Transport, expand};
 use http::{HttpAnswer, HttpConn};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -422,7 +422,31 @@ impl Target {
                 .map(Some)
                 .map_err(ClientError::Launch);
         }
-        match &tenant.credential {
+        let secret = tenant
+            .credential
+            .as_ref()
+            .or(tenant.session_principal().credential.as_ref())
+            .cloned();
+        self.read_credential(secret.as_ref())
+    }
+
+    /// The session credential of `principal` of `tenant`: its own, else the tenant's.
+    pub fn principal_credential(
+        &self,
+        tenant: &Tenant,
+        principal: &Principal,
+    ) -> Result<Option<String>, ClientError> {
+        match &principal.credential {
+            Some(secret) => self.read_credential(Some(secret)),
+            None => self.session_credential(tenant),
+        }
+    }
+
+    fn read_credential(
+        &self,
+        secret: Option<&crate::profile::Secret>,
+    ) -> Result<Option<String>, ClientError> {
+        match secret {
             Some(secret) => self
                 .profile
                 .secret(secret)
@@ -659,16 +683,50 @@ impl Target {
             Some(t) => self.session_credential(t)?,
             None => None,
         };
-        self.connect_with(label, tenant, credential.as_deref(), transcript)
-            .await
+        let principal = tenant.map(|t| t.session_principal().id);
+        self.connect_with(
+            label,
+            tenant,
+            principal.as_deref(),
+            credential.as_deref(),
+            transcript,
+        )
+        .await
     }
 
-    /// Opens a new connection of `tenant` (its pace, its endpoint) presenting
-    /// `credential` as the session credential (or none), whoever it belongs to.
+    /// Opens a new connection as `principal` of `tenant`, with the principal's own
+    /// session credential (else the tenant's).
+    pub async fn connect_as(
+        &self,
+        label: &str,
+        tenant: &Tenant,
+        principal: &Principal,
+        transcript: &Transcript,
+    ) -> Result<Conn, ClientError> {
+        let credential = self.principal_credential(tenant, principal)?;
+        let mut conn = self
+            .connect_with(
+                label,
+                Some(tenant),
+                Some(&principal.id),
+                credential.as_deref(),
+                transcript,
+            )
+            .await?;
+        if principal.credential.is_some() {
+            conn.own_principal = Some(principal.id.clone());
+        }
+        Ok(conn)
+    }
+
+    /// Opens a new connection of `tenant` (its pace, its endpoint) as `principal`
+    /// (`{principal}` in the URL and headers) presenting `credential` as the session
+    /// credential (or none), whoever it belongs to.
     pub async fn connect_with(
         &self,
         label: &str,
         tenant: Option<&Tenant>,
+        principal: Option<&str>,
         credential: Option<&str>,
         transcript: &Transcript,
     ) -> Result<Conn, ClientError> {
@@ -695,15 +753,20 @@ impl Target {
                 )?)
             }
             Transport::Http => {
-                // `{tenant}` in the URL and headers: one endpoint per tenant.
+                // `{tenant}` and `{principal}` in the URL and headers: one endpoint per
+                // tenant (or principal).
                 let tenant_id = tenant.map_or("", |t| t.id.as_str());
-                let url = self.http_url().await?.replace("{tenant}", tenant_id);
+                let who = |s: String| {
+                    s.replace("{tenant}", tenant_id)
+                        .replace("{principal}", principal.unwrap_or(""))
+                };
+                let url = who(self.http_url().await?);
                 let mut headers: Vec<(String, String)> = self
                     .profile
                     .target
                     .headers
                     .iter()
-                    .map(|(k, v)| (k.clone(), expand(v, None).replace("{tenant}", tenant_id)))
+                    .map(|(k, v)| (k.clone(), who(expand(v, None))))
                     .collect();
                 if let Some(cred) = credential {
                     headers.push((
@@ -714,6 +777,10 @@ impl Target {
                 let mut conn = HttpConn::new(url, headers, label, transcript.clone());
                 conn.redacted.push(auth.http_header.to_ascii_lowercase());
                 conn.throttle = Some(throttle.clone());
+                if !auth.sign.is_empty() {
+                    let sign = auth.sign.iter().map(|a| expand(a, None)).collect();
+                    conn.signer = Some((sign, self.cwd()));
+                }
                 Link::Http(conn)
             }
         };
@@ -739,6 +806,7 @@ impl Target {
         Ok(Conn {
             link,
             tenant: tenant.map(|t| t.id.clone()).unwrap_or_default(),
+            own_principal: None,
             extras,
             throttle,
             transcript: transcript.clone(),
@@ -841,6 +909,8 @@ pub struct Conn {
     link: Link,
     /// The tenant it acts as (`""` for none).
     tenant: String,
+    /// The principal whose own credential opened it, if one did.
+    own_principal: Option<String>,
     /// Per tool: the `_meta` members and headers its calls carry.
     extras: std::collections::BTreeMap<String, CallExtras>,
     /// Its tenant's pace and the rate-limit retries (HTTP: inside [`HttpConn`]).
@@ -853,6 +923,12 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// The principal whose own credential opened this connection, if one did: the
+    /// session carries only that principal's grant.
+    pub fn own_principal(&self) -> Option<&str> {
+        self.own_principal.as_deref()
+    }
+
     /// The HTTP side of this connection, for header-level checks.
     pub fn http(&mut self) -> Option<&mut HttpConn> {
         match &mut self.link {

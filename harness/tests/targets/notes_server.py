@@ -26,7 +26,14 @@ Switches (environment):
 - NOTES_EXTRA_NULL=1: an oversized line is answered twice: its error, then an extra
   `id: null` parse error for its tail.
 - NOTES_SILENT_HOSTILE=1: frames that do not parse get no answer at all.
-- NOTES_FLAW=scope-ignored|list-only|tenant-arg: one deliberate defect.
+- NOTES_SIGNED=1 (http): every request must carry X-Notes-Timestamp and
+  X-Notes-Signature, the hex HMAC-SHA256 of "<timestamp>.<body>" under the token secret
+  (sign.py beside this file makes them).
+- NOTES_PRINCIPAL_KEYS=1: every principal has an API key of its own (acme-alice-key,
+  acme-bob-key, globex-gina-key), which grants what the principal may call; with
+  NOTES_CALL_TOKENS=0 calls carry no call token at all — the key is the grant.
+- NOTES_FLAW=scope-ignored|list-only|tenant-arg|principal-ignored: one deliberate
+  defect (principal-ignored: a principal key grants every tool of its tenant).
 """
 
 import base64
@@ -49,7 +56,14 @@ MAX_LIFETIME = 300
 SKEW = 5
 VERSIONS = ["2025-06-18", "2025-11-25"]
 
-API_KEYS = {"acme-key-1f3a": "acme", "globex-key-9c2e": "globex"}
+API_KEYS = {"acme-key-1f3a": ("acme", None), "globex-key-9c2e": ("globex", None)}
+if os.environ.get("NOTES_PRINCIPAL_KEYS") == "1":
+    API_KEYS = {
+        "acme-alice-key": ("acme", "alice"),
+        "acme-bob-key": ("acme", "bob"),
+        "globex-gina-key": ("globex", "gina"),
+    }
+CALL_TOKENS = os.environ.get("NOTES_CALL_TOKENS", "1") != "0"
 TENANTS = {
     "acme": {
         "tools": ["notes_create", "notes_list", "charge", "charges_list"],
@@ -226,9 +240,9 @@ def text_result(payload, is_error=False):
 
 
 class Session:
-    def __init__(self, store, tenant, limited=True):
+    def __init__(self, store, who, limited=True):
         self.store = store
-        self.tenant = tenant
+        self.tenant, self.principal = who
         self.initialized = False
         # Over HTTP the handler enforces the rate limit (429) before the session sees a
         # request.
@@ -283,8 +297,12 @@ class Session:
         known = name in TOOLS if FLAW == "list-only" else name in TENANTS[self.tenant]["tools"]
         if not known:
             raise Refused(-32602, f"Unknown tool: {name}")
-        meta = params.get("_meta") or {}
-        verify_call_token(meta.get(META_KEY) if isinstance(meta, dict) else None, self.tenant, name)
+        if self.principal is not None and FLAW != "principal-ignored":
+            if name not in TENANTS[self.tenant]["principals"][self.principal]:
+                raise Refused(-32001, "Unauthorized")
+        if CALL_TOKENS:
+            meta = params.get("_meta") or {}
+            verify_call_token(meta.get(META_KEY) if isinstance(meta, dict) else None, self.tenant, name)
         args = params.get("arguments", {})
         why = invalid_arguments(TOOLS[name]["inputSchema"], args)
         if why:
@@ -348,11 +366,11 @@ def parse(raw):
 
 
 def serve_stdio(store):
-    tenant = API_KEYS.get(os.environ.get("NOTES_API_KEY", ""))
-    if tenant is None:
+    who = API_KEYS.get(os.environ.get("NOTES_API_KEY", ""))
+    if who is None:
         sys.stderr.write("notes-server: NOTES_API_KEY is missing or unknown\n")
         sys.exit(2)
-    session = Session(store, tenant)
+    session = Session(store, who)
     out = sys.stdout.buffer
     for raw in sys.stdin.buffer:
         raw = raw.rstrip(b"\r\n")
@@ -398,11 +416,23 @@ def serve_http(store, port):
             self.end_headers()
             self.wfile.write(data)
 
-        def tenant(self):
+        def who(self):
+            """(tenant, principal) of the bearer, or None."""
             auth = self.headers.get("Authorization", "")
             return API_KEYS.get(auth[7:]) if auth.startswith("Bearer ") else None
 
-        def guard(self):
+        def signed(self, body):
+            """Is the request signed, when signatures are required?"""
+            if os.environ.get("NOTES_SIGNED") != "1":
+                return True
+            stamp = self.headers.get("X-Notes-Timestamp", "")
+            given = self.headers.get("X-Notes-Signature", "")
+            if not stamp.isdigit() or abs(time.time() - int(stamp)) > 300:
+                return False
+            want = hmac.new(SECRET, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            return hmac.compare_digest(want, given)
+
+        def guard(self, body=b""):
             """The tenant, or None after an error answer was sent."""
             host = self.headers.get("Host", "")
             if host not in (f"127.0.0.1:{port}", f"localhost:{port}"):
@@ -412,8 +442,8 @@ def serve_http(store, port):
             if origin and not origin.startswith(("http://127.0.0.1", "http://localhost")):
                 self.reply(403, error(None, -32600, "Forbidden origin"))
                 return None
-            tenant = self.tenant()
-            if tenant is None:
+            tenant = self.who()
+            if tenant is None or not self.signed(body):
                 self.reply(401, error(None, -32001, "Unauthorized"), [("WWW-Authenticate", 'Bearer realm="notes"')])
                 return None
             version = self.headers.get("MCP-Protocol-Version")
@@ -431,7 +461,7 @@ def serve_http(store, port):
                 self.close_connection = True
                 return
             raw = self.rfile.read(length)
-            tenant = self.guard()
+            tenant = self.guard(raw)
             if tenant is None:
                 return
             msg, refusal = parse(raw)
@@ -449,10 +479,10 @@ def serve_http(store, port):
                     return
                 with lock:
                     session = sessions.get(sid)
-                if session is None or session.tenant != tenant:
+                if session is None or (session.tenant, session.principal) != tenant:
                     self.reply(404, error(msg.get("id"), -32600, "Session not found"))
                     return
-            if store.over_limit(tenant):
+            if store.over_limit(tenant[0]):
                 self.reply(429, error(msg.get("id"), -32029, "rate limited"), [("Retry-After", "1")])
                 return
             answer = session.handle(msg)
@@ -471,7 +501,7 @@ def serve_http(store, port):
             sid = self.headers.get("Mcp-Session-Id")
             with lock:
                 session = sessions.get(sid)
-                if session is None or session.tenant != tenant:
+                if session is None or (session.tenant, session.principal) != tenant:
                     self.reply(404, error(None, -32600, "Session not found"))
                     return
                 del sessions[sid]
