@@ -163,6 +163,14 @@ pub const CHECKS: &[CheckDef] = &[
         [TRANSPORTS_2026]
     ),
     check!(
+        "T0.6",
+        "unauthenticated-flood-tolerated",
+        "Streamable HTTP: while many half-open and slow connections without credentials are held, an authenticated tenant is still served.",
+        HttpOnly,
+        false,
+        [TRANSPORTS]
+    ),
+    check!(
         "T1.1",
         "list-exactly-entitled",
         "`tools/list` in a tenant's session returns exactly that tenant's entitled tools.",
@@ -221,7 +229,7 @@ pub const CHECKS: &[CheckDef] = &[
     check!(
         "T2.3",
         "token-scope-enforced",
-        "A token scoped to tool X, action A or resource R does not authorise Y, A' or R'.",
+        "A token scoped to tool X, action A or resource R does not authorise Y, A' or R' (each binding the target's token contract declares; one the seed asks for and the contract lacks is a warning).",
         Any,
         true,
         []
@@ -237,7 +245,7 @@ pub const CHECKS: &[CheckDef] = &[
     check!(
         "T2.5",
         "tampered-token-refused",
-        "Tampered tokens are refused: flipped bits, `alg: none`, algorithm confusion, unknown `kid`, wrong audience or issuer, bad encodings.",
+        "Tampered tokens are refused: flipped bits, `alg: none`, algorithm confusion, wrong audience (and issuer, `kid`, where the contract uses them), truncated encodings; a padded encoding of validly signed bytes is a warning.",
         Any,
         true,
         []
@@ -256,6 +264,14 @@ pub const CHECKS: &[CheckDef] = &[
         "On HTTP every request is authenticated: a missing or invalid bearer gets 401 with `WWW-Authenticate`; a session id alone authorises nothing.",
         HttpOnly,
         true,
+        []
+    ),
+    check!(
+        "T2.8",
+        "call-token-single-use",
+        "A call token presented again after a call that took effect takes no further effect (another session: a failure; the same session: a warning).",
+        Any,
+        false,
         []
     ),
     check!(
@@ -280,6 +296,14 @@ pub const CHECKS: &[CheckDef] = &[
         "Arguments that do not match the tool's `inputSchema` are refused with no partial effect.",
         Any,
         true,
+        []
+    ),
+    check!(
+        "T3.4",
+        "nothing-else-selects-the-tenant",
+        "Nothing else the client supplies selects the tenant: not a nested object the schema leaves open, not `_meta` members, not HTTP headers.",
+        Any,
+        false,
         []
     ),
     check!(
@@ -379,9 +403,17 @@ pub const CHECKS: &[CheckDef] = &[
         []
     ),
     check!(
+        "T5.8",
+        "tenant-flood-bounded",
+        "Streamable HTTP: one tenant's flood of sessions, calls and large bodies is bounded per tenant, starves no other tenant and loosens no binding.",
+        HttpOnly,
+        false,
+        [TRANSPORTS]
+    ),
+    check!(
         "T6.1",
         "unlisted-tool-refused",
-        "Calling a tool the tenant was not shown is refused exactly like an unknown tool, with no effect.",
+        "Calling a tool the tenant was not shown is refused exactly like an unknown tool (volatile members such as trace ids aside), with no effect.",
         Any,
         true,
         []
@@ -400,6 +432,14 @@ pub const CHECKS: &[CheckDef] = &[
         "Tool-name variants (case, Unicode, whitespace, namespace prefixes) do not bypass the gate.",
         Any,
         true,
+        []
+    ),
+    check!(
+        "T6.4",
+        "answers-reach-their-session",
+        "Every answer reaches only the session that asked: concurrent sessions of several tenants with identical JSON-RPC ids each receive exactly their own results.",
+        Any,
+        false,
         []
     ),
     check!(
@@ -435,6 +475,72 @@ pub const CHECKS: &[CheckDef] = &[
         []
     ),
 ];
+
+/// The opening of `CONFORMANCE.md`: how the catalogue judges a target.
+const MARKDOWN_INTRO: &str = "\
+The seven tenant-isolation properties of mcp-tenancy, with the protocol baseline T0
+they stand on. Every check has a stable id (`T2.5`) that reports, test names, fuzz
+targets and mutants use; ids are never renumbered or reused.
+
+- **Effects, not messages.** A check passes only when the harness has read back,
+  through an authorised channel, that nothing crossed a tenant boundary. A server that
+  answers \"denied\" but wrote the row has failed; a refusal answered as an ordinary
+  result (`isError: false`) is a warning, because clients and models read it as success.
+- **The target as it is.** A check assumes nothing of a target beyond what its profile
+  declares: its token contract, rate limits, id types, endpoints, credentials, tools and
+  their roles. A binding the seed asks for and the contract lacks is a warning with the
+  seed's reason, never a failure.
+- **Cover, do not sample.** Every tool of a role, every tenant whose entitlements differ.
+- **Honest outcomes.** *pass*: every case held, proved on the wire. *fail*: a MUST did
+  not hold, or the target crashed or hung. *warn*: only SHOULD-level deviations.
+  *skip*: the check cannot run against this target, with the reason. *n/a*: what the
+  check tests is absent from the target — a finding another check reports once.
+";
+
+/// The catalogue as Markdown (`mcp-tenancy list --markdown`, shipped as
+/// `CONFORMANCE.md`).
+pub fn markdown() -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from(
+        "<!-- Generated by `mcp-tenancy list --markdown` from harness/src/catalogue.rs; edit that file, not this one. -->\n\n# The conformance catalogue\n\n",
+    );
+    out.push_str(MARKDOWN_INTRO);
+    for p in PROPERTIES {
+        let _ = write!(out, "\n## {} — {}\n\n", p.id, p.title);
+        if p.mistake != "—" {
+            let _ = writeln!(out, "Seed mistake {}.\n", p.mistake);
+        }
+        out.push_str("| id | name | requirement | runs on | in this version | references |\n");
+        out.push_str("|---|---|---|---|---|---|\n");
+        for c in CHECKS.iter().filter(|c| c.property() == p.id) {
+            let refs: Vec<String> = c
+                .refs
+                .iter()
+                .map(|(id, url)| {
+                    if url.is_empty() {
+                        (*id).to_owned()
+                    } else {
+                        format!("[{id}]({url})")
+                    }
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} | {} | {} |",
+                c.id,
+                c.name,
+                c.requirement.replace('|', "\\|"),
+                match c.applies {
+                    Applies::Any => "stdio, HTTP",
+                    Applies::HttpOnly => "HTTP",
+                },
+                if c.implemented { "checked" } else { "not yet" },
+                refs.join(", ")
+            );
+        }
+    }
+    out
+}
 
 pub fn property(id: &str) -> Option<&'static Property> {
     PROPERTIES.iter().find(|p| p.id == id)

@@ -3,7 +3,7 @@
 //! ```text
 //! mcp-tenancy run conformance/targets/reference-http.toml --out mcp-tenancy-report
 //! mcp-tenancy run my-server.toml --only T0,-T0.3 --expected-failures known.toml
-//! mcp-tenancy list
+//! mcp-tenancy list [--markdown]
 //! ```
 
 use clap::{Parser, Subcommand};
@@ -47,7 +47,11 @@ enum Command {
         quiet: bool,
     },
     /// List the check catalogue.
-    List,
+    List {
+        /// Print it as Markdown (the project's CONFORMANCE.md is this output).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Serve a loopback proxy in front of an HTTP target that adds one tenant's session
     /// credential to every request and a fresh call token to every tools/call — so a
     /// client that cannot (e.g. the official MCP conformance suite) can drive a server
@@ -102,8 +106,8 @@ impl runner::Progress for Terminal {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::List => {
-            list();
+        Command::List { markdown } => {
+            list(markdown);
             ExitCode::SUCCESS
         }
         Command::Run {
@@ -198,7 +202,11 @@ fn proxy(
     }
 }
 
-fn list() {
+fn list(markdown: bool) {
+    if markdown {
+        print!("{}", catalogue::markdown());
+        return;
+    }
     for p in catalogue::PROPERTIES {
         println!("{} — {}  (seed mistake {})", p.id, p.title, p.mistake);
         for c in catalogue::CHECKS.iter().filter(|c| c.property() == p.id) {
