@@ -8,6 +8,7 @@
 //! - [`checks`]: the checks themselves, one module per property.
 //! - [`runner`]: runs checks, folds observations into outcomes.
 //! - [`expected`]: the expected-failures file.
+//! - [`init`]: a first draft profile from a server's tools/list.
 //! - [`report`]: JSON, JUnit XML, Markdown and HTML reports.
 //! - [`proxy`]: a loopback proxy adding credentials and call tokens (interop).
 //! - [`variants`]: hostile spellings of tenant ids and tool names (T3.2, T6.3).
@@ -16,6 +17,7 @@ pub mod catalogue;
 pub mod checks;
 pub mod client;
 pub mod expected;
+pub mod init;
 pub mod model;
 pub mod profile;
 pub mod proxy;

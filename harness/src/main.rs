@@ -3,6 +3,7 @@
 //! ```text
 //! mcp-tenancy run conformance/targets/reference-http.toml --out mcp-tenancy-report
 //! mcp-tenancy run my-server.toml --only T0,-T0.3 --expected-failures known.toml
+//! mcp-tenancy init -- python3 server.py        # a draft profile from its tools/list
 //! mcp-tenancy list [--markdown]
 //! ```
 
@@ -45,6 +46,31 @@ enum Command {
         /// No per-check progress lines on stderr.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Write a first, commented draft profile for a server: connect, list its tools,
+    /// guess each tool's role and arguments, and mark every guess to confirm.
+    /// `mcp-tenancy init --url http://127.0.0.1:8000/mcp` or
+    /// `mcp-tenancy init -- python3 server.py`.
+    Init {
+        /// A Streamable HTTP endpoint that is served already.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// HTTP: send `Authorization: Bearer` with the value of this environment
+        /// variable.
+        #[arg(long, value_name = "VAR")]
+        bearer_env: Option<String>,
+        /// stdio: `KEY=VALUE` added to the command's environment (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Write the draft to this file (default: print it).
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Overwrite `--out` if it exists.
+        #[arg(long)]
+        force: bool,
+        /// The stdio server command, after `--`.
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
     },
     /// List the check catalogue.
     List {
@@ -106,6 +132,14 @@ impl runner::Progress for Terminal {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Init {
+            url,
+            bearer_env,
+            env,
+            out,
+            force,
+            command,
+        } => init(url, bearer_env, &env, out, force, command),
         Command::List { markdown } => {
             list(markdown);
             ExitCode::SUCCESS
@@ -215,6 +249,74 @@ fn list(markdown: bool) {
         }
     }
     println!("\n· = in the catalogue, not yet implemented by this version of the harness");
+}
+
+fn init(
+    url: Option<String>,
+    bearer_env: Option<String>,
+    env: &[String],
+    out: Option<PathBuf>,
+    force: bool,
+    command: Vec<String>,
+) -> ExitCode {
+    use mcp_tenancy::init::{Reach, draft};
+    let reach = match (url, command.is_empty()) {
+        (Some(_), false) => return fail_usage("give either --url or a command after --, not both"),
+        (None, true) => {
+            return fail_usage(
+                "say how to reach the server: --url URL, or -- COMMAND… for a stdio server",
+            );
+        }
+        (Some(url), true) => Reach::Url(url),
+        (None, false) => Reach::Command(command),
+    };
+    let mut pairs = Vec::new();
+    for e in env {
+        match e.split_once('=') {
+            Some((k, v)) if !k.is_empty() => pairs.push((k.to_owned(), v.to_owned())),
+            _ => return fail_usage(format!("--env {e:?}: expected KEY=VALUE")),
+        }
+    }
+    let bearer = match &bearer_env {
+        Some(var) => match std::env::var(var) {
+            Ok(v) => Some(v),
+            Err(_) => return fail_usage(format!("--bearer-env {var}: the variable is not set")),
+        },
+        None => None,
+    };
+    if let Some(path) = &out
+        && path.exists()
+        && !force
+    {
+        return fail_usage(format!(
+            "{} exists; choose another --out or add --force",
+            path.display()
+        ));
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let drafted = match runtime.block_on(draft(&reach, bearer.as_deref(), &pairs)) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("mcp-tenancy init: could not read the server's tools: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match out {
+        Some(path) => {
+            if let Err(e) = std::fs::write(&path, &drafted.text) {
+                return fail_usage(format!("cannot write {}: {e}", path.display()));
+            }
+            eprintln!(
+                "wrote {} — {} tool(s) of {}; confirm every line marked CONFIRM, then: mcp-tenancy run {}",
+                path.display(),
+                drafted.tools.len(),
+                drafted.server,
+                path.display()
+            );
+        }
+        None => print!("{}", drafted.text),
+    }
+    ExitCode::SUCCESS
 }
 
 fn fail_usage(message: impl std::fmt::Display) -> ExitCode {

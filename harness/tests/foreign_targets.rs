@@ -342,3 +342,35 @@ async fn principals_with_keys_of_their_own_are_judged_by_their_keys() {
     let flawed = run(&per_principal_keys(Some("principal-ignored")), "T2.6").await;
     assert_eq!(check(&flawed, "T2.6").outcome, Outcome::Fail);
 }
+
+#[tokio::test]
+async fn init_drafts_a_valid_profile_from_the_servers_tools() {
+    use mcp_tenancy::init::{Reach, draft};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/targets");
+    let script = dir.join("notes_server.py").display().to_string();
+    let d = draft(
+        &Reach::Command(vec!["python3".into(), script]),
+        None,
+        &[("NOTES_API_KEY".into(), "acme-key-1f3a".into())],
+    )
+    .await
+    .expect("init reads the tools");
+    assert_eq!(d.server, "notes-server");
+    assert_eq!(
+        d.tools,
+        ["charge", "charges_list", "notes_create", "notes_list"]
+    );
+    let profile = Profile::parse(&d.text, &dir.join("draft.toml")).expect("the draft parses");
+    let role = |t: &str| profile.tool(t).map(|s| s.role);
+    use mcp_tenancy::profile::Role;
+    assert_eq!(role("notes_create"), Some(Role::Write));
+    assert_eq!(role("notes_list"), Some(Role::List));
+    assert_eq!(
+        profile
+            .tool("notes_create")
+            .unwrap()
+            .tenant_argument
+            .as_deref(),
+        Some("tenant_id")
+    );
+}
