@@ -611,7 +611,7 @@ mod tests {
             .filter(|c| f.selects(c))
             .map(|c| c.id)
             .collect();
-        assert_eq!(picked, ["T0.1", "T0.2", "T0.4", "T0.5"]);
+        assert_eq!(picked, ["T0.1", "T0.2", "T0.4", "T0.5", "T0.6"]);
         assert!(Filter::parse("T9").unwrap_err().contains("unknown"));
         assert!(Filter::parse("").unwrap().selects(&CHECKS[0]));
     }

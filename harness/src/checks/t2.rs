@@ -300,7 +300,8 @@ pub async fn token_lifetime(ctx: &mut Ctx<'_>) -> CheckResult {
 }
 
 /// The first member `id` (a string or an integer) inside a tool result's structured
-/// content, as the write returned it.
+/// content — or, for a server that answers JSON as text, inside its text content — as
+/// the write returned it.
 fn record_id(answer: &Answer) -> Option<Value> {
     fn find(v: &Value) -> Option<Value> {
         match v {
@@ -313,7 +314,17 @@ fn record_id(answer: &Answer) -> Option<Value> {
             _ => None,
         }
     }
-    find(answer.result()?.get("structuredContent")?)
+    let result = answer.result()?;
+    if let Some(id) = result.get("structuredContent").and_then(find) {
+        return Some(id);
+    }
+    result
+        .get("content")?
+        .as_array()?
+        .iter()
+        .filter_map(|c| c.get("text")?.as_str())
+        .filter_map(|text| serde_json::from_str::<Value>(text).ok())
+        .find_map(|v| find(&v))
 }
 
 /// T2.3: a token scoped to tool X, action A or resource R authorises nothing else.
@@ -534,7 +545,7 @@ async fn read_another_record(
             &format!("a {read} token for one record used for another"),
             Outcome::Skip,
             "refused",
-            format!("skipped: {write}'s results carry no record id (structuredContent id)"),
+            format!("skipped: {write}'s results carry no record id (an `id` in structuredContent or in JSON text)"),
         );
         return Ok(());
     };

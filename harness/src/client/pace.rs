@@ -15,6 +15,8 @@ use tokio::time::Instant;
 
 /// The longest single back-off the harness takes, whatever the target's hint says.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Pacing runs this much slower than the declared rate.
+const PACING_MARGIN: f64 = 1.05;
 /// The first back-off without a hint; doubled on every attempt.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
@@ -38,7 +40,9 @@ impl RateLimits {
             interval: limits
                 .calls_per_second
                 .filter(|r| *r > 0.0)
-                .map(|r| Duration::from_secs_f64(1.0 / r)),
+                // A little under the declared rate: a limiter that counts a sliding
+                // second would otherwise see one request too many now and then.
+                .map(|r| Duration::from_secs_f64(PACING_MARGIN / r)),
             code: limits.rate_limit_code,
             texts: limits
                 .rate_limit_text
