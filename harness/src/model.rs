@@ -132,6 +132,34 @@ impl Retries {
     }
 }
 
+/// What kept a check from observing its property, when it was not the property: the
+/// case a failure of the run itself is recorded under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Obstacle {
+    /// The target crashed, hung or could not be reached mid-check.
+    TargetDown,
+    /// A launched server process died during the check.
+    ServerDied,
+    /// The target refused a step the check needs (a valid session, a read-back), or
+    /// kept rate-limiting it.
+    StepRefused,
+    /// The harness itself could not go on (a launch, a token).
+    Harness,
+}
+
+impl Obstacle {
+    /// The case name reports show.
+    pub fn case(self) -> &'static str {
+        match self {
+            Obstacle::TargetDown => "the target stays up and answers",
+            Obstacle::ServerDied => "the server process stays up",
+            Obstacle::StepRefused => "the target serves the steps the check needs",
+            Obstacle::Harness => "the harness runs the check",
+        }
+    }
+}
+
 /// One assertion inside a check: what the catalogue requires, what was seen.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Observation {
@@ -140,6 +168,9 @@ pub struct Observation {
     pub outcome: Outcome,
     pub expected: String,
     pub actual: String,
+    /// Set when the case records an obstacle to the check, not its property.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub obstacle: Option<Obstacle>,
 }
 
 /// The result of one catalogue check against one target.

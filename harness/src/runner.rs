@@ -3,34 +3,19 @@
 use crate::catalogue::{self, Applies, CheckDef, Filter};
 use crate::checks::{self, Abort, Ctx};
 use crate::client::{ClientError, Target};
-use crate::model::{CheckResult, Observation, Outcome, PropertySummary, RunReport};
+use crate::model::{CheckResult, Observation, Obstacle, Outcome, PropertySummary, RunReport};
 use crate::profile::Transport;
 use crate::timefmt;
 use std::time::{Duration, Instant, SystemTime};
 
-/// The case recorded when the target crashed, hung or could not be reached mid-check.
-pub const CASE_TARGET_UP: &str = "the target stays up and answers";
-/// The case recorded when a launched server process died during a check.
-pub const CASE_SERVER_UP: &str = "the server process stays up";
-/// The case recorded when the target refused a step a check needs (not the property).
-pub const CASE_STEP_SERVED: &str = "the target serves the steps the check needs";
-/// The case recorded when the harness itself could not go on.
-pub const CASE_HARNESS: &str = "the harness runs the check";
-
 /// Did `result` fail on an observation of its property, not (only) because the target
-/// crashed or hung?
+/// crashed, hung or refused a step, or the harness could not go on?
 pub fn failed_on_property(result: &CheckResult) -> bool {
     result.outcome == Outcome::Fail
-        && result.details.iter().any(|o| {
-            o.outcome == Outcome::Fail
-                && ![
-                    CASE_TARGET_UP,
-                    CASE_SERVER_UP,
-                    CASE_STEP_SERVED,
-                    CASE_HARNESS,
-                ]
-                .contains(&o.case.as_str())
-        })
+        && result
+            .details
+            .iter()
+            .any(|o| o.outcome == Outcome::Fail && o.obstacle.is_none())
 }
 
 /// How long one check may run before it counts as hung.
@@ -103,22 +88,23 @@ pub async fn run_check(target: &Target, def: &'static CheckDef) -> CheckResult {
         // Already recorded as a failed observation.
         Err(Abort::ControlFailed) => {}
         Err(Abort::Client(e)) => {
-            let (case, expected) = match &e {
-                ClientError::Refused(_) | ClientError::RateLimited { .. } => {
-                    (CASE_STEP_SERVED, "a valid session and read-back are served")
-                }
-                ClientError::Harness(_) | ClientError::Launch(_) => {
-                    (CASE_HARNESS, "the target starts and tokens can be minted")
-                }
-                _ => (CASE_TARGET_UP, "answers within the time limit"),
+            let (obstacle, expected) = match &e {
+                ClientError::Refused(_) | ClientError::RateLimited { .. } => (
+                    Obstacle::StepRefused,
+                    "a valid session and read-back are served",
+                ),
+                ClientError::Harness(_) | ClientError::Launch(_) => (
+                    Obstacle::Harness,
+                    "the target starts and tokens can be minted",
+                ),
+                _ => (Obstacle::TargetDown, "answers within the time limit"),
             };
-            ctx.must(case, false, expected, e.to_string())
+            ctx.obstacle(obstacle, expected, e.to_string())
         }
     }
     if let Some(e) = target.server_exit().await {
-        ctx.must(
-            CASE_SERVER_UP,
-            false,
+        ctx.obstacle(
+            Obstacle::ServerDied,
             "still running after the check",
             e.to_string(),
         );
@@ -253,6 +239,7 @@ mod tests {
             outcome,
             expected: "e".into(),
             actual: "a".into(),
+            obstacle: None,
         }
     }
 

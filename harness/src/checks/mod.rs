@@ -21,7 +21,7 @@ use crate::catalogue::CheckDef;
 use crate::client::token::TokenMinter;
 use crate::client::transcript::RetryKind;
 use crate::client::{Answer, ClientError, Conn, Target, Transcript};
-use crate::model::{Grant, Observation, Outcome};
+use crate::model::{Grant, Observation, Obstacle, Outcome};
 use crate::profile::{Principal, Role, Tenant};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -647,6 +647,25 @@ impl<'a> Ctx<'a> {
             outcome,
             expected: expected.into(),
             actual: actual.into(),
+            obstacle: None,
+        });
+    }
+
+    /// Records a failed case that is an obstacle to the check, not an observation of
+    /// its property (the target went down, refused a step; the harness could not go
+    /// on).
+    pub fn obstacle(
+        &mut self,
+        obstacle: Obstacle,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) {
+        self.observations.push(Observation {
+            case: obstacle.case().to_owned(),
+            outcome: Outcome::Fail,
+            expected: expected.into(),
+            actual: actual.into(),
+            obstacle: Some(obstacle),
         });
     }
 

@@ -48,7 +48,7 @@ mod tests {
         let value: Value = serde_json::from_str(&render(&report).unwrap()).unwrap();
         assert_eq!(
             value["summary"],
-            json!({"pass": 1, "fail": 2, "skip": 1, "warn": 1, "notApplicable": 0, "total": 5})
+            json!({"pass": 1, "fail": 3, "skip": 1, "warn": 1, "notApplicable": 1, "total": 7})
         );
         for key in [
             "toolVersion",

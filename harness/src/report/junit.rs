@@ -203,7 +203,7 @@ mod tests {
     fn junit_maps_outcomes() {
         let xml = render(&sample_report());
         assert!(xml.contains(
-            "<testsuites name=\"mcp-tenancy reference &lt;server&gt;\" tests=\"5\" failures=\"1\" errors=\"0\" skipped=\"2\" time=\"1.234\""
+            "<testsuites name=\"mcp-tenancy reference &lt;server&gt;\" tests=\"7\" failures=\"2\" errors=\"0\" skipped=\"3\" time=\"1.234\""
         ));
         assert!(xml.contains(
             "<testsuite name=\"T0 Protocol baseline (robustness)\" tests=\"2\" failures=\"1\""
@@ -220,6 +220,7 @@ mod tests {
             xml.contains("<skipped message=\"expected failure: clock skew not configurable yet\">")
         );
         assert!(xml.contains("<system-out>WARNING: refusal code: expected -32001, got -32603"));
-        assert_eq!(xml.matches("<failure ").count(), 1);
+        assert_eq!(xml.matches("<failure ").count(), 2);
+        assert!(xml.contains("<skipped message=\"not applicable: the target takes no call tokens"));
     }
 }

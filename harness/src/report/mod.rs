@@ -398,6 +398,7 @@ pub(crate) mod fixture {
                 outcome,
                 expected: "as required".into(),
                 actual: "as required".into(),
+                obstacle: None,
             }],
             retries: Default::default(),
             transcript: vec![Frame {
@@ -445,12 +446,14 @@ pub(crate) mod fixture {
                 outcome: Outcome::Fail,
                 expected: "-32700".into(),
                 actual: HOSTILE.into(),
+                obstacle: None,
             },
             Observation {
                 case: "unknown method".into(),
                 outcome: Outcome::Pass,
                 expected: "-32601".into(),
                 actual: "-32601".into(),
+                obstacle: None,
             },
         ];
         fail.transcript.push(Frame {
@@ -483,6 +486,34 @@ pub(crate) mod fixture {
         expected.error_message = Some("expired token: expected refused, got accepted".into());
         expected.expected_failure = Some("clock skew not configurable yet".into());
 
+        let mut na = check("T2.3", "token-scope-enforced", Outcome::NotApplicable);
+        na.skip_reason = Some(
+            "the target takes no call tokens (T2.1: notes_create was served without one), so scoping a call cannot be tested".into(),
+        );
+        na.expected = String::new();
+        na.actual = String::new();
+        na.details.clear();
+        na.transcript.clear();
+
+        // Warned for a named reason, after retries the rate limiter asked for; and a
+        // read-back the target refused, an obstacle rather than a finding.
+        let mut retried = check("T2.4", "token-bound-to-tenant", Outcome::Fail);
+        retried.retries = crate::model::Retries {
+            rate_limited: 3,
+            read_back: 1,
+        };
+        retried.details.push(Observation {
+            case: crate::model::Obstacle::StepRefused.case().into(),
+            outcome: Outcome::Fail,
+            expected: "a valid session and read-back are served".into(),
+            actual: "the read-back through acme's notes_list failed for 10012 ms".into(),
+            obstacle: Some(crate::model::Obstacle::StepRefused),
+        });
+        retried.error_message = Some(format!(
+            "{}: expected a valid session and read-back are served, got the read-back through acme's notes_list failed for 10012 ms",
+            crate::model::Obstacle::StepRefused.case()
+        ));
+
         RunReport {
             tool_version: "0.1.0".into(),
             target: "reference <server>".into(),
@@ -493,10 +524,13 @@ pub(crate) mod fixture {
             properties: vec![
                 property("T0", "Protocol baseline (robustness)", 1, 1, 0, 0),
                 property("T1", "Dynamic, tenant-scoped tool lists", 0, 0, 1, 0),
-                property("T2", "Call-level authorization tokens", 0, 1, 0, 1),
+                PropertySummary {
+                    not_applicable: 1,
+                    ..property("T2", "Call-level authorization tokens", 0, 2, 0, 1)
+                },
                 property("T3", "Untrusted argument principle", 0, 0, 0, 0),
             ],
-            checks: vec![pass, fail, skip, warn, expected],
+            checks: vec![pass, fail, skip, warn, expected, na, retried],
         }
     }
 
@@ -631,6 +665,25 @@ pub(crate) use fixture::sample_report;
 mod tests {
     use super::fixture::{HOSTILE, assert_well_formed};
     use super::*;
+
+    /// What users read, in every format, for one fixed run with every status (pass,
+    /// fail, warn, skip, n/a, an expected failure, retries, an obstacle): a change to
+    /// any of it shows in review as a snapshot diff (`cargo insta review`, or
+    /// `INSTA_UPDATE=always cargo test -p mcp-tenancy --lib report`).
+    #[test]
+    fn every_format_reads_as_reviewed() {
+        let report = fixture::sample_report();
+        insta::with_settings!({
+            description => "the fixed sample run of report::fixture, rendered",
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!("report.json", json::render(&report).unwrap());
+            insta::assert_snapshot!("junit.xml", junit::render(&report));
+            insta::assert_snapshot!("summary.md", markdown::render(&report));
+            insta::assert_snapshot!("report.html", html::render(&report));
+            insta::assert_snapshot!("terminal.txt", summary_text(&report));
+        });
+    }
 
     #[test]
     fn verdicts_read_like_the_checklist() {

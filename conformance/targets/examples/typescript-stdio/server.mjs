@@ -374,35 +374,65 @@ for (const name of TENANTS[TENANT].tools) {
 
 // ---------------------------------------------------------------------------------
 // stdin guard. The SDK's stdio transport drops a line it cannot parse without an
-// answer; a client then waits for nothing. This guard passes every JSON-RPC message on
-// unchanged and answers the rest itself: -32700 for a line that is not JSON, -32600 for
-// JSON that is not one JSON-RPC message (a batch, which MCP no longer has, included).
+// answer, and a client then waits for nothing. This guard passes every JSON-RPC
+// message on unchanged and answers the rest itself: -32700 for a line that is not
+// UTF-8 JSON, -32600 for JSON that is not one JSON-RPC message (a batch, which MCP no
+// longer has, included) and for a line over MAX_LINE_BYTES (skipped unbuffered).
+
+const MAX_LINE_BYTES = 1024 * 1024;
 
 function guard(send) {
-  let pending = "";
+  const utf8 = new TextDecoder("utf-8", { fatal: true });
   const answer = (code, message) =>
     send(`${JSON.stringify({ jsonrpc: "2.0", id: null, error: { code, message } })}\n`);
+  let parts = []; // the current line so far
+  let size = 0;
+  let skipping = false; // inside a line already refused as too large
+
+  function judge(line) {
+    let message;
+    try {
+      const text = utf8.decode(line);
+      if (!text.trim()) return false;
+      message = JSON.parse(text);
+    } catch {
+      answer(-32700, "Parse error");
+      return false;
+    }
+    if (!JSONRPCMessageSchema.safeParse(message).success) {
+      answer(-32600, Array.isArray(message) ? "Invalid Request: batches are not supported" : "Invalid Request");
+      return false;
+    }
+    return true;
+  }
+
+  function take(piece) {
+    if (skipping) return;
+    size += piece.length;
+    if (size > MAX_LINE_BYTES) {
+      answer(-32600, `Invalid Request: a message is limited to ${MAX_LINE_BYTES} bytes`);
+      parts = [];
+      skipping = true;
+    } else if (piece.length) {
+      parts.push(piece);
+    }
+  }
+
   return new Transform({
     transform(chunk, _encoding, done) {
-      pending += chunk.toString("utf8");
+      let start = 0;
       let at;
-      while ((at = pending.indexOf("\n")) !== -1) {
-        const line = pending.slice(0, at);
-        pending = pending.slice(at + 1);
-        if (!line.trim()) continue;
-        let message;
-        try {
-          message = JSON.parse(line);
-        } catch {
-          answer(-32700, "Parse error");
-          continue;
-        }
-        if (!JSONRPCMessageSchema.safeParse(message).success) {
-          answer(-32600, Array.isArray(message) ? "Invalid Request: batches are not supported" : "Invalid Request");
-          continue;
-        }
-        this.push(`${line}\n`);
+      while ((at = chunk.indexOf(0x0a, start)) !== -1) {
+        take(chunk.subarray(start, at));
+        start = at + 1;
+        const line = Buffer.concat(parts);
+        const refused = skipping;
+        parts = [];
+        size = 0;
+        skipping = false;
+        if (!refused && judge(line)) this.push(Buffer.concat([line, Buffer.from("\n")]));
       }
+      take(chunk.subarray(start));
       done();
     },
   });
