@@ -143,32 +143,26 @@ impl HttpConn {
         let Some(throttle) = &self.throttle else {
             return self.exchange_once(method, body, headers, timeout).await;
         };
-        let started = tokio::time::Instant::now();
         let awaited = Awaited::of_frame(body.unwrap_or_default());
-        let mut attempt = 0;
+        let mut retries = throttle.retries();
         loop {
             throttle.pace().await;
             let answer = self
                 .exchange_once(method.clone(), body, headers, timeout)
                 .await?;
             let message = answer.messages.iter().find(|m| awaited.answered_by(m));
-            let Some(limited) = throttle.limited(
+            let limited = throttle.limited(
                 Some(answer.status),
                 answer.header("retry-after"),
                 message,
-                attempt,
-            ) else {
+                retries.attempt(),
+            );
+            if !retries
+                .wait_out(limited, &self.transcript, &self.label)
+                .await?
+            {
                 return Ok(answer);
-            };
-            if started.elapsed() + limited.wait > throttle.budget() {
-                return Err(ClientError::RateLimited {
-                    why: limited.why,
-                    after_ms: started.elapsed().as_millis() as u64,
-                });
             }
-            throttle.note(&self.transcript, &self.label, &limited);
-            tokio::time::sleep(limited.wait).await;
-            attempt += 1;
         }
     }
 

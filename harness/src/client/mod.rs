@@ -971,28 +971,24 @@ impl Conn {
             let answer = h.post(bytes, extra, wait).await?;
             return Ok(http_answer(answer, awaited));
         };
-        let started = tokio::time::Instant::now();
-        let mut attempt = 0;
+        let mut retries = self.throttle.retries();
         loop {
             self.throttle.pace().await;
             s.send(bytes, wait).await?;
             let (message, raw) = s.next_response(awaited, wait).await?;
-            let Some(limited) = self.throttle.limited(None, None, Some(&message), attempt) else {
+            let limited = self
+                .throttle
+                .limited(None, None, Some(&message), retries.attempt());
+            if !retries
+                .wait_out(limited, &self.transcript, &self.label)
+                .await?
+            {
                 return Ok(Answer {
                     message: Some(message),
                     http: None,
                     raw,
                 });
-            };
-            if started.elapsed() + limited.wait > self.throttle.budget() {
-                return Err(ClientError::RateLimited {
-                    why: limited.why,
-                    after_ms: started.elapsed().as_millis() as u64,
-                });
             }
-            self.throttle.note(&self.transcript, &self.label, &limited);
-            tokio::time::sleep(limited.wait).await;
-            attempt += 1;
         }
     }
 

@@ -5,7 +5,7 @@
 //! bounded budget. So a rate limit never passes for a gate's refusal, and a read-back
 //! is never judged on the limiter's answer. Every retry is counted for the report.
 
-use super::Transcript;
+use super::{ClientError, Transcript};
 use crate::profile::Limits;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -62,6 +62,46 @@ pub struct Throttle {
     /// Tenant id → the earliest time its next request may go out.
     slots: Arc<Mutex<HashMap<String, Instant>>>,
     tenant: String,
+}
+
+/// The retries of one frame: the caller sends at [`Throttle::pace`], asks
+/// [`Throttle::limited`] of each answer (with [`Retries::attempt`]) and lets
+/// [`Retries::wait_out`] decide whether to send again.
+pub struct Retries<'t> {
+    throttle: &'t Throttle,
+    started: Instant,
+    attempt: u32,
+}
+
+impl Retries<'_> {
+    /// How many times the frame was sent again so far.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// `false` when the answer was no rate limit (it is the answer); after a limit,
+    /// waits it out, notes the retry in `transcript` and returns `true` (send again) —
+    /// or [`ClientError::RateLimited`] when the wait would pass the budget.
+    pub async fn wait_out(
+        &mut self,
+        limited: Option<Limited>,
+        transcript: &Transcript,
+        label: &str,
+    ) -> Result<bool, ClientError> {
+        let Some(limited) = limited else {
+            return Ok(false);
+        };
+        if self.started.elapsed() + limited.wait > self.throttle.budget() {
+            return Err(ClientError::RateLimited {
+                why: limited.why,
+                after_ms: self.started.elapsed().as_millis() as u64,
+            });
+        }
+        self.throttle.note(transcript, label, &limited);
+        tokio::time::sleep(limited.wait).await;
+        self.attempt += 1;
+        Ok(true)
+    }
 }
 
 /// Why an answer is a rate limit, and how long to wait before trying again.
@@ -146,8 +186,17 @@ impl Throttle {
         })
     }
 
+    /// The retries of one frame, started now: see [`Retries::wait_out`].
+    pub fn retries(&self) -> Retries<'_> {
+        Retries {
+            throttle: self,
+            started: Instant::now(),
+            attempt: 0,
+        }
+    }
+
     /// Records a retry in `transcript`.
-    pub fn note(&self, transcript: &Transcript, label: &str, limited: &Limited) {
+    fn note(&self, transcript: &Transcript, label: &str, limited: &Limited) {
         transcript.count_retry(super::transcript::RetryKind::RateLimited);
         transcript.note(
             label,
