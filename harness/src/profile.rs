@@ -188,6 +188,29 @@ pub struct Limits {
     pub retry_budget_ms: u64,
 }
 
+impl Limits {
+    /// Refuses limits the harness cannot honour.
+    fn validate(&self) -> Result<(), String> {
+        if let Some(rate) = self.calls_per_second
+            && !(rate.is_finite() && (0.01..=100_000.0).contains(&rate))
+        {
+            return Err(format!(
+                "limits.calls_per_second must be between 0.01 and 100000, got {rate}"
+            ));
+        }
+        if self.rate_limit_text.iter().any(|t| t.trim().is_empty()) {
+            return Err(
+                "limits.rate_limit_text must not hold an empty text (it would match every refusal)"
+                    .into(),
+            );
+        }
+        if self.retry_budget_ms > 600_000 {
+            return Err("limits.retry_budget_ms is at most 600000 (10 minutes)".into());
+        }
+        Ok(())
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -196,7 +219,7 @@ impl Default for Limits {
             oversized_message_bytes: 8 * 1024 * 1024,
             calls_per_second: None,
             rate_limit_code: None,
-            rate_limit_text: ["rate limit", "rate-limit", "ratelimit", "too many requests"]
+            rate_limit_text: ["rate limit", "rate-limited", "too many requests"]
                 .map(str::to_owned)
                 .to_vec(),
             retry_budget_ms: 10_000,
@@ -255,10 +278,14 @@ impl Tenant {
     /// reader key); otherwise the first principal.
     pub fn session_principal(&self) -> Principal {
         let principals = self.principals();
-        let own = principals
-            .iter()
-            .filter(|p| p.credential.is_some())
-            .max_by_key(|p| p.tools.len());
+        // The first of the widest (max_by_key would take the last).
+        let own = principals.iter().filter(|p| p.credential.is_some()).fold(
+            None::<&Principal>,
+            |best, p| match best {
+                Some(b) if b.tools.len() >= p.tools.len() => Some(b),
+                _ => Some(p),
+            },
+        );
         match own {
             Some(p) if self.credential.is_none() => p.clone(),
             _ => principals[0].clone(),
@@ -728,6 +755,7 @@ impl Profile {
             return Err(invalid(format!("tenant id {:?} appears twice", w[0])));
         }
         profile.validate_tokens().map_err(invalid)?;
+        profile.limits.validate().map_err(invalid)?;
         Ok(profile)
     }
 

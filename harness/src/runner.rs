@@ -44,10 +44,11 @@ pub fn selected(filter: &Filter) -> Vec<&'static CheckDef> {
 }
 
 /// Folds observations into one outcome: any fail → fail; else any warn → warn; no
-/// passing observation at all → fail (a check that saw nothing proves nothing).
+/// passing or warning observation at all → fail (a check that saw nothing proves
+/// nothing).
 pub fn fold(observations: &[Observation]) -> Outcome {
     let any = |outcome: Outcome| observations.iter().any(|o| o.outcome == outcome);
-    if any(Outcome::Fail) || !any(Outcome::Pass) {
+    if any(Outcome::Fail) || !(any(Outcome::Pass) || any(Outcome::Warn)) {
         Outcome::Fail
     } else if any(Outcome::Warn) {
         Outcome::Warn
@@ -125,10 +126,14 @@ pub async fn run_check(target: &Target, def: &'static CheckDef) -> CheckResult {
             reasons.join("; ")
         ));
     }
-    let all_skipped = observations.iter().all(|o| o.outcome == Outcome::Skip);
+    // A check that stopped with a reason before any case held or failed is skipped,
+    // whatever warnings it noted on the way (they stay in its details).
+    let undecided = !observations
+        .iter()
+        .any(|o| matches!(o.outcome, Outcome::Pass | Outcome::Fail));
     let outcome = match &skip_reason {
-        Some(_) if all_skipped && not_applicable => Outcome::NotApplicable,
-        Some(_) if all_skipped => Outcome::Skip,
+        Some(_) if undecided && not_applicable => Outcome::NotApplicable,
+        Some(_) if undecided => Outcome::Skip,
         _ => fold(&observations),
     };
     let firsts: Vec<&Observation> = observations
@@ -247,6 +252,14 @@ mod tests {
     fn a_check_that_observed_nothing_fails() {
         assert_eq!(fold(&[]), Outcome::Fail);
         assert_eq!(fold(&[obs(Outcome::Skip)]), Outcome::Fail);
+    }
+
+    #[test]
+    fn warnings_alone_are_a_warning_not_a_failure_to_observe() {
+        assert_eq!(
+            fold(&[obs(Outcome::Warn), obs(Outcome::Skip)]),
+            Outcome::Warn
+        );
     }
 
     #[test]

@@ -186,7 +186,7 @@ async fn a_fresh_trace_id_on_every_error_is_not_an_existence_oracle() {
     assert!(
         t61.details.iter().any(|o| o
             .actual
-            .contains("volatile members ignored: data.timestamp, data.traceId")),
+            .contains("volatile members ignored: error.data.timestamp, error.data.traceId")),
         "the report says what was ignored"
     );
 }

@@ -16,6 +16,7 @@ pub mod t1;
 pub mod t2;
 pub mod t3;
 pub mod t6;
+pub mod volatile;
 
 use crate::catalogue::CheckDef;
 use crate::client::token::TokenMinter;
@@ -85,6 +86,127 @@ impl Rng {
             items.swap(i, self.below(i + 1));
         }
     }
+}
+
+/// A refused read-back is tried again with a back-off (a rate limit the profile does
+/// not name, a moment of overload) before the channel is judged.
+pub struct ReadBackRetry {
+    started: Instant,
+    backoff: Duration,
+    budget: Duration,
+}
+
+impl ReadBackRetry {
+    /// After `answer` of the read-back through `tool`: `true` (having waited, the retry
+    /// counted) when it was refused and the budget allows another try.
+    pub async fn again(
+        &mut self,
+        transcript: &Transcript,
+        who: &str,
+        tool: &str,
+        answer: &Answer,
+    ) -> bool {
+        if answer.succeeded() || self.started.elapsed() + self.backoff > self.budget {
+            return false;
+        }
+        transcript.count_retry(RetryKind::ReadBack);
+        transcript.note(
+            who,
+            format!(
+                "the read-back through {tool} was refused ({}): again in {} ms",
+                answer.describe(),
+                self.backoff.as_millis()
+            ),
+        );
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(READ_BACK_MAX_BACKOFF);
+        true
+    }
+
+    pub fn elapsed_ms(&self) -> u128 {
+        self.started.elapsed().as_millis()
+    }
+}
+
+/// What a read-back found after a call that had to have no effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effect {
+    /// The tenant whose lists show it.
+    pub tenant: String,
+    pub what: Seen,
+}
+
+/// What one tenant's read-back showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// The call's marker, in one of the tenant's list tools.
+    Marker { marker: String, tool: String },
+    /// A list tool's result changed (a write without a marker).
+    Changed { tool: String },
+    /// The tenant could not be read back: nothing is disproved.
+    NoReadBack(String),
+}
+
+impl std::fmt::Display for Effect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.what {
+            Seen::Marker { marker, tool } => {
+                write!(f, "{marker:?} appears in {}'s {tool}", self.tenant)
+            }
+            Seen::Changed { tool } => write!(f, "{}'s {tool} changed", self.tenant),
+            Seen::NoReadBack(why) => write!(f, "no read-back of {} possible: {why}", self.tenant),
+        }
+    }
+}
+
+/// `effects` as one line for a report.
+pub fn describe_effects(effects: &[Effect]) -> String {
+    effects
+        .iter()
+        .map(Effect::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Does a successful-looking answer read as a refusal — a server that says "denied" in
+/// an ordinary result (`isError: false`)? Its text names a refusal and it returns no
+/// record.
+pub fn reads_as_refusal(answer: &Answer) -> bool {
+    const WORDS: &[&str] = &[
+        "denied",
+        "unauthori",
+        "forbidden",
+        "not allowed",
+        "not permitted",
+        "refused",
+        "rejected",
+        "invalid",
+        "unknown tool",
+        "not found",
+        "error",
+    ];
+    let Some(result) = answer.result() else {
+        return false;
+    };
+    if result
+        .get("structuredContent")
+        .is_some_and(|s| !s.is_null())
+    {
+        return false;
+    }
+    let text: String = result
+        .get("content")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|c| c.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+        .to_lowercase();
+    WORDS.iter().any(|w| text.contains(w))
 }
 
 /// How much a case weighs: a MUST fails when it does not hold, a SHOULD warns.
@@ -371,12 +493,8 @@ impl<'a> Ctx<'a> {
             self.readers.insert(tenant.id.clone(), conn);
         }
         let mut out = BTreeMap::new();
-        let budget = Duration::from_millis(self.target.profile.limits.retry_budget_ms);
         for tool in lists {
-            // A refused read-back is tried again with a back-off (a rate limit the
-            // profile does not name, a moment of overload) before the channel is judged.
-            let started = Instant::now();
-            let mut backoff = READ_BACK_FIRST_BACKOFF;
+            let mut retry = self.read_back_retry();
             let answer = loop {
                 let token = self.token_for(tenant, &tool, "").await?;
                 let args = self.arguments(&tool, "", "", &tenant.id);
@@ -385,33 +503,34 @@ impl<'a> Ctx<'a> {
                     _ => self.readers.get_mut(&tenant.id).expect("opened above"),
                 };
                 let answer = conn.call_tool(&tool, args, token.as_deref()).await?;
-                if answer.succeeded() || started.elapsed() + backoff > budget {
+                if !retry
+                    .again(&self.transcript, &tenant.id, &tool, &answer)
+                    .await
+                {
                     break answer;
                 }
-                self.transcript.count_retry(RetryKind::ReadBack);
-                self.transcript.note(
-                    &tenant.id,
-                    format!(
-                        "the read-back through {tool} was refused ({}): again in {} ms",
-                        answer.describe(),
-                        backoff.as_millis()
-                    ),
-                );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(READ_BACK_MAX_BACKOFF);
             };
             let result = answer.result().cloned().unwrap_or(Value::Null);
             if !answer.succeeded() {
                 return Err(Abort::Client(ClientError::Refused(format!(
                     "the read-back through {}'s {tool} failed for {} ms: {}",
                     tenant.id,
-                    started.elapsed().as_millis(),
+                    retry.elapsed_ms(),
                     answer.describe()
                 ))));
             }
             out.insert(tool, result);
         }
         Ok(out)
+    }
+
+    /// The retries of one read-back, within the profile's retry budget.
+    pub fn read_back_retry(&self) -> ReadBackRetry {
+        ReadBackRetry {
+            started: Instant::now(),
+            backoff: READ_BACK_FIRST_BACKOFF,
+            budget: Duration::from_millis(self.target.profile.limits.retry_budget_ms),
+        }
     }
 
     /// Prepares the read-back for a call of `tool` to be made in `conn`, a session of
@@ -452,7 +571,7 @@ impl<'a> Ctx<'a> {
         &mut self,
         witness: &Witness,
         conn: &mut Conn,
-    ) -> Result<Vec<String>, Abort> {
+    ) -> Result<Vec<Effect>, Abort> {
         let mut effects = Vec::new();
         if !witness.writes {
             return Ok(effects);
@@ -462,22 +581,34 @@ impl<'a> Ctx<'a> {
             let now = match self.read_lists(&t, via).await {
                 Ok(now) => now,
                 Err(Abort::Client(e)) => {
-                    effects.push(format!("no read-back possible: {e}"));
+                    effects.push(Effect {
+                        tenant: t.id.clone(),
+                        what: Seen::NoReadBack(e.to_string()),
+                    });
                     continue;
                 }
                 Err(skip) => return Err(skip),
             };
             for (tool, result) in &now {
-                match &witness.marker {
-                    Some(m) if crate::client::mentions(result, m) => {
-                        effects.push(format!("{m:?} appears in {}'s {tool}", t.id))
-                    }
-                    Some(_) => {}
-                    None => {
-                        if witness.before.get(&t.id).and_then(|b| b.get(tool)) != Some(result) {
-                            effects.push(format!("{}'s {tool} changed", t.id));
-                        }
-                    }
+                let seen = match &witness.marker {
+                    Some(m) if crate::client::mentions(result, m) => Some(Seen::Marker {
+                        marker: m.clone(),
+                        tool: tool.clone(),
+                    }),
+                    Some(_) => None,
+                    // Fresh ids and times in a listing are no change.
+                    None => witness
+                        .before
+                        .get(&t.id)
+                        .and_then(|b| b.get(tool))
+                        .is_none_or(|before| volatile::settled(before) != volatile::settled(result))
+                        .then(|| Seen::Changed { tool: tool.clone() }),
+                };
+                if let Some(what) = seen {
+                    effects.push(Effect {
+                        tenant: t.id.clone(),
+                        what,
+                    });
                 }
             }
         }
@@ -515,19 +646,39 @@ impl<'a> Ctx<'a> {
         accepted: &str,
     ) -> CheckResult {
         let effects = self.effects(witness, conn).await?;
+        self.judge_refusal(level, case, answer, witness, &effects, expected, accepted);
+        Ok(())
+    }
+
+    /// Records case `case` from `answer` and the read-back's `effects`: refused with no
+    /// effect passes; an effect, or a success, misses at `level`. A write that left
+    /// nothing anywhere and whose ordinary result (`isError: false`) itself reads as a
+    /// refusal is a warning: clients and models read such an answer as success. (An
+    /// ordinary success that merely left nothing visible is not given that benefit: the
+    /// write may have gone where no list shows it.)
+    #[allow(clippy::too_many_arguments)]
+    pub fn judge_refusal(
+        &mut self,
+        level: Level,
+        case: &str,
+        answer: &Answer,
+        witness: &Witness,
+        effects: &[Effect],
+        expected: &str,
+        accepted: &str,
+    ) {
         let tenants: Vec<String> = self.tenants().into_iter().map(|t| t.id).collect();
         let read_back = if witness.writes {
             match effects.is_empty() {
                 true => format!("; read back: nothing changed in {}", tenants.join(" or ")),
-                false => format!("; read back: {}", effects.join("; ")),
+                false => format!("; read back: {}", describe_effects(effects)),
             }
         } else {
             String::new()
         };
         let refused = !answer.succeeded();
-        // Judged by its effect: a write that left nothing anywhere was refused, whatever
-        // the answer looked like.
-        let refused_in_effect = witness.writes && effects.is_empty() && !refused;
+        let refused_in_effect =
+            witness.writes && effects.is_empty() && !refused && reads_as_refusal(answer);
         let actual = if refused {
             format!("refused ({}){read_back}", answer.describe())
         } else if refused_in_effect {
@@ -551,7 +702,6 @@ impl<'a> Ctx<'a> {
             level.missed()
         };
         self.observe(case, outcome, expected, actual);
-        Ok(())
     }
 
     /// The positive control of an effect check: a valid call of write tool `tool` in
@@ -570,17 +720,38 @@ impl<'a> Ctx<'a> {
         let args = self.arguments(tool, &m, "", &tenant.id);
         let answer = conn.call_tool(tool, args, token.as_deref()).await?;
         let effects = self.effects(&witness, conn).await?;
-        let seen = match &marker {
-            Some(m) => effects
-                .iter()
-                .any(|e| e.contains(&format!("{}'s", tenant.id)) && e.contains(m.as_str())),
-            None => effects
-                .iter()
-                .any(|e| e.starts_with(&format!("{}'s", tenant.id))),
-        };
+        let own = |e: &&Effect| e.tenant == tenant.id;
+        let seen = effects
+            .iter()
+            .filter(own)
+            .any(|e| !matches!(e.what, Seen::NoReadBack(_)));
         let read_back_failed = effects
             .iter()
-            .any(|e| e.starts_with("no read-back possible"));
+            .any(|e| matches!(e.what, Seen::NoReadBack(_)));
+        let elsewhere: Vec<&Effect> = effects
+            .iter()
+            .filter(|e| e.tenant != tenant.id && !matches!(e.what, Seen::NoReadBack(_)))
+            .collect();
+        if !elsewhere.is_empty() {
+            // A valid write of one tenant that shows in another's lists: data crossed
+            // the tenant boundary, whatever the caller was allowed.
+            let shown: Vec<String> = elsewhere.iter().map(|e| e.to_string()).collect();
+            self.must(
+                &format!(
+                    "control: a valid {tool} call by {} stays in {}",
+                    tenant.id, tenant.id
+                ),
+                false,
+                format!("the write shows in {}'s lists only", tenant.id),
+                format!(
+                    "{}; read back: {} — {}'s write reached another tenant",
+                    answer.describe(),
+                    shown.join("; "),
+                    tenant.id
+                ),
+            );
+            return Ok(false);
+        }
         if answer.succeeded() && !seen && !read_back_failed {
             // The write works, but nothing the profile names can show it: no effect can
             // be proved either way on this target.
@@ -602,7 +773,7 @@ impl<'a> Ctx<'a> {
                 if effects.is_empty() {
                     "nothing visible".into()
                 } else {
-                    effects.join("; ")
+                    describe_effects(&effects)
                 }
             ),
         );

@@ -508,16 +508,24 @@ async fn read_another_record(
     a: &Tenant,
     write: &str,
 ) -> CheckResult {
+    // A token names one record only where the read tool's resource does.
+    let per_record = |t: &String| {
+        ctx.target
+            .profile
+            .tool(t)
+            .and_then(|s| s.resource.as_deref())
+            .is_some_and(|r| r.contains("{id}"))
+    };
     let read = ctx
         .shared_tools(Role::Read, &[a])
         .into_iter()
-        .find(|t| ctx.takes_id(t));
+        .find(|t| ctx.takes_id(t) && per_record(t));
     let Some(read) = read else {
         ctx.observe(
             "a read token for one record used for another",
             Outcome::Skip,
             "refused",
-            "skipped: the profile names no read tool taking {id} ([tools.NAME] role = \"read\")",
+            "skipped: the profile names no read tool taking {id} whose resource names the record ([tools.NAME] role = \"read\", resource = \"…{id}…\")",
         );
         return Ok(());
     };
@@ -745,6 +753,7 @@ pub async fn per_principal(ctx: &mut Ctx<'_>) -> CheckResult {
                 .into(),
         ));
     }
+    let mut judged = 0;
     for (tenant, tool, wide, narrow) in cases {
         let writes = ctx
             .target
@@ -780,53 +789,89 @@ pub async fn per_principal(ctx: &mut Ctx<'_>) -> CheckResult {
             );
         }
         let token = ctx.mint(&ctx.grant(&tenant.id, &narrow, &tool, "")).await?;
-        // With a credential of its own, the narrower principal calls in its own session.
-        let (case, expected) = match &narrow_own {
-            Some(p) => {
-                conn.close().await;
-                conn = ctx.session_as(&tenant, p).await?;
-                (
-                    format!("{narrow} calls {tool} in its own session ({})", tenant.id),
-                    format!(
-                        "refused: {narrow}'s credential does not grant {tool}, though {wide}'s does"
-                    ),
-                )
-            }
-            None => (
-                format!(
-                    "{narrow} calls {tool} in the session where {wide} may ({})",
-                    tenant.id
-                ),
-                format!(
-                    "refused: {narrow} may not call {tool}, though the session's tenant and {wide} may"
-                ),
-            ),
-        };
         let accepted = format!("the call succeeded: {narrow} borrowed a grant only {wide} has");
-        if writes {
-            refused_write(
+        // With call tokens: the narrower principal's token in the session where the
+        // wider may — the session's grant must not decide.
+        if ctx.tokens_placed() {
+            narrow_call(
                 ctx,
                 &mut conn,
                 &tenant,
                 &tool,
+                writes,
                 token.as_deref(),
                 Case {
-                    name: &case,
-                    expected: &expected,
+                    name: &format!(
+                        "{narrow} calls {tool} in the session where {wide} may ({})",
+                        tenant.id
+                    ),
+                    expected: &format!(
+                        "refused: {narrow} may not call {tool}, though the session's tenant and {wide} may"
+                    ),
                     accepted: &accepted,
                 },
             )
             .await?;
-        } else {
-            let witness = ctx.witness(&tool, None, &mut conn, &tenant).await?;
-            let args = ctx.arguments(&tool, "", "", &tenant.id);
-            let answer = conn.call_tool(&tool, args, token.as_deref()).await?;
-            ctx.expect_refused(&case, &answer, &witness, &mut conn, &expected, &accepted)
-                .await?;
+        }
+        // With a credential of its own, the narrower principal also calls in its own
+        // session.
+        if let Some(p) = &narrow_own {
+            conn.close().await;
+            conn = ctx.session_as(&tenant, p).await?;
+            narrow_call(
+                ctx,
+                &mut conn,
+                &tenant,
+                &tool,
+                writes,
+                token.as_deref(),
+                Case {
+                    name: &format!("{narrow} calls {tool} in its own session ({})", tenant.id),
+                    expected: &format!(
+                        "refused: {narrow}'s credential does not grant {tool}, though {wide}'s does"
+                    ),
+                    accepted: &accepted,
+                },
+            )
+            .await?;
         }
         conn.close().await;
+        judged += 1;
+    }
+    if judged == 0 {
+        return Err(Abort::Skip(
+            "no principal pair could be judged: each tenant whose principals differ lacks a write and a list tool to prove effects with, or the narrower principal has neither a call token nor a credential of its own".into(),
+        ));
     }
     Ok(())
+}
+
+/// T2.6: the narrower principal's call of `tool` in `conn`, refused with no effect.
+#[allow(clippy::too_many_arguments)]
+async fn narrow_call(
+    ctx: &mut Ctx<'_>,
+    conn: &mut Conn,
+    tenant: &Tenant,
+    tool: &str,
+    writes: bool,
+    token: Option<&str>,
+    case: Case<'_>,
+) -> CheckResult {
+    if writes {
+        return refused_write(ctx, conn, tenant, tool, token, case).await;
+    }
+    let witness = ctx.witness(tool, None, conn, tenant).await?;
+    let args = ctx.arguments(tool, "", "", &tenant.id);
+    let answer = conn.call_tool(tool, args, token).await?;
+    ctx.expect_refused(
+        case.name,
+        &answer,
+        &witness,
+        conn,
+        case.expected,
+        case.accepted,
+    )
+    .await
 }
 
 /// The HTTP status line of a T2.7 case: 401 with `WWW-Authenticate`.
@@ -997,7 +1042,7 @@ pub async fn every_http_request_authenticated(ctx: &mut Ctx<'_>) -> CheckResult 
         let read_back = if effects.is_empty() {
             "nothing written".to_owned()
         } else {
-            effects.join("; ")
+            super::describe_effects(&effects)
         };
         ctx.must(
             &case,

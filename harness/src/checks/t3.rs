@@ -20,7 +20,7 @@
 use super::{Abort, CheckResult, Ctx};
 use crate::client::{Answer, ClientError, Conn, mentions, shorten};
 use crate::model::Outcome;
-use crate::profile::{Placement, Role, Tenant};
+use crate::profile::{Role, Tenant};
 use crate::variants::{self, visible};
 use serde_json::{Map, Value, json};
 
@@ -198,6 +198,27 @@ impl Stage {
             }
         };
         if !shown {
+            // Not in the caller's lists: did it land in the other tenant's?
+            let landed = match lists(ctx, &mut stage.other).await {
+                Ok(listed) => shows(&listed, &control),
+                Err(e) => {
+                    stage.close().await;
+                    return Err(e);
+                }
+            };
+            if landed {
+                ctx.must(
+                    &format!("control: a valid {write} call by {a} stays in {a}"),
+                    false,
+                    format!("the write shows in {a}'s lists only"),
+                    format!(
+                        "{}, and its marker {control} shows in {b}'s lists, not in {a}'s — {a}'s write reached another tenant",
+                        answer.describe()
+                    ),
+                );
+                stage.close().await;
+                return Err(Abort::ControlFailed);
+            }
             // The write works, but nothing the profile names can show it: no effect can
             // be proved either way on this target.
             let lists = stage.caller.lists.join(", ");
@@ -256,39 +277,43 @@ impl Stage {
         Ok(self
             .caller
             .conn
-            .call_tool(name, arguments, token.as_deref())
+            .call_tool_as(name, canonical, arguments, token.as_deref())
             .await?)
     }
 
-    /// Sends `text` as one raw frame on the caller's session, waiting up to `wait`.
-    /// `token` goes in the profile's header when call tokens travel in one (the frame
-    /// carries its own `_meta` otherwise).
+    /// Sends `text` as one raw frame on the caller's session, waiting up to `wait`,
+    /// with `headers` over HTTP (the call's per-tool headers and a call token that
+    /// travels in a header; see [`Stage::frame`]).
     pub async fn send_raw(
         &mut self,
-        ctx: &Ctx<'_>,
         text: &str,
-        token: Option<&str>,
+        headers: &[(String, String)],
         wait: std::time::Duration,
     ) -> Result<Answer, ClientError> {
-        let tokens = &ctx.target.profile.tokens;
-        match (tokens.placement, token, self.caller.conn.http()) {
-            (Placement::Header, Some(t), Some(h)) => {
-                let header = vec![(tokens.header.clone(), t.to_owned())];
-                Ok(Conn::answer_of(
-                    h.post(text.as_bytes(), &header, wait).await?,
-                    text.as_bytes(),
-                ))
-            }
-            _ => self.caller.conn.send_raw(text.as_bytes(), wait).await,
+        match self.caller.conn.http() {
+            Some(h) => Ok(Conn::answer_of(
+                h.post(text.as_bytes(), headers, wait).await?,
+                text.as_bytes(),
+            )),
+            None => self.caller.conn.send_raw(text.as_bytes(), wait).await,
         }
     }
 
-    /// A `tools/call` frame of `name` with `token` in `_meta` when the profile puts it
-    /// there.
-    pub fn frame(&self, id: i64, name: &str, arguments: Value, token: Option<&str>) -> Value {
-        // A token in a header is added when the frame is sent (`send_raw`).
-        let (params, _) = self.caller.conn.call_params(name, arguments, token);
-        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
+    /// A `tools/call` frame of `name` — the profile's `_meta` for the tool, the call
+    /// token in `_meta` when the profile puts it there — and the HTTP headers that go
+    /// with it ([`Conn::call_params`]).
+    pub fn frame(
+        &self,
+        id: i64,
+        name: &str,
+        arguments: Value,
+        token: Option<&str>,
+    ) -> (Value, Vec<(String, String)>) {
+        let (params, headers) = self.caller.conn.call_params(name, arguments, token);
+        (
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}),
+            headers,
+        )
     }
 
     /// Prepares the judgement of a call of `tool` carrying `marker` (if its arguments
@@ -470,9 +495,18 @@ pub(super) fn shows(results: &[Value], marker: &str) -> bool {
 pub(super) async fn lists(ctx: &mut Ctx<'_>, side: &mut Side) -> Result<Vec<Value>, Abort> {
     let mut out = Vec::new();
     for list in side.lists.clone() {
-        let args = ctx.arguments(&list, "", "", &side.tenant.id);
-        let token = call_token(ctx, &side.tenant, &list, &list).await?;
-        let answer = side.conn.call_tool(&list, args, token.as_deref()).await?;
+        let mut retry = ctx.read_back_retry();
+        let answer = loop {
+            let args = ctx.arguments(&list, "", "", &side.tenant.id);
+            let token = call_token(ctx, &side.tenant, &list, &list).await?;
+            let answer = side.conn.call_tool(&list, args, token.as_deref()).await?;
+            if !retry
+                .again(&ctx.transcript, &side.tenant.id, &list, &answer)
+                .await
+            {
+                break answer;
+            }
+        };
         if !answer.succeeded() {
             let case = format!("read back {} through {list}", side.tenant.id);
             ctx.must(
@@ -563,13 +597,13 @@ pub async fn smuggled_id_spellings(ctx: &mut Ctx<'_>) -> CheckResult {
         let args = Value::Object(stage.arguments(ctx, &write, &m));
         let token = call_token(ctx, &stage.caller.tenant, &write, &write).await?;
         let id = stage.caller.conn.next_id();
-        let frame = stage.frame(id, &write, args, token.as_deref());
+        let (frame, headers) = stage.frame(id, &write, args, token.as_deref());
         let Some(text) = variants::splice_duplicate_key(&frame, &dup) else {
             continue;
         };
         let witness = stage.witness(ctx, &write, Some(&m)).await?;
         let wait = ctx.target.request_timeout();
-        let answer = stage.send_raw(ctx, &text, token.as_deref(), wait).await?;
+        let answer = stage.send_raw(&text, &headers, wait).await?;
         stage
             .judge(
                 ctx,

@@ -11,12 +11,12 @@
 //! the entitlement can refuse it. Effects are read back as in T3 ([`Stage`]).
 
 use super::t3::{Expect, Stage, call_token, lists, refused, shows};
-use super::{Abort, CheckResult, Ctx};
+use super::{Abort, CheckResult, Ctx, volatile};
 use crate::client::{Answer, ClientError, Conn};
 use crate::model::Direction;
-use crate::profile::{Placement, Tenant};
+use crate::profile::Tenant;
 use crate::variants::{self, visible};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 /// At most this many foreign tools are called per caller (T6.1).
@@ -63,117 +63,11 @@ fn marker_for(ctx: &mut Ctx<'_>, tool: &str) -> Option<String> {
     ctx.takes_marker(tool).then(|| ctx.marker())
 }
 
-/// Member names (lower-cased, without `_` and `-`) whose values change from one answer
-/// to the next by design: trace and request ids, timestamps.
-const VOLATILE_KEYS: &[&str] = &[
-    "trace",
-    "span",
-    "request",
-    "correlation",
-    "timestamp",
-    "nonce",
-    "time",
-    "date",
-    "uuid",
-];
-
-/// Is `key` the name of a volatile member?
-fn volatile_key(key: &str) -> bool {
-    let k: String = key
-        .chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .collect::<String>()
-        .to_lowercase();
-    k == "id" || k == "ts" || k == "at" || VOLATILE_KEYS.iter().any(|v| k.contains(v))
-}
-
-/// Does `token` look like a value that is fresh on every answer: a UUID, a long hex id,
-/// a long number (epoch time), an ISO-8601 date?
-fn volatile_token(token: &str) -> bool {
-    let hex = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit());
-    let groups: Vec<&str> = token.split('-').collect();
-    let uuid = groups.len() == 5
-        && groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-        && groups.iter().all(|g| hex(g));
-    let long_hex = token.len() >= 16 && hex(token) && token.chars().any(|c| c.is_ascii_digit());
-    let long_number = token.len() >= 10 && token.chars().all(|c| c.is_ascii_digit());
-    let b = token.as_bytes();
-    let date = b.len() >= 10
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b[5..7].iter().all(u8::is_ascii_digit);
-    uuid || long_hex || long_number || date
-}
-
-/// `value` with its volatile members and tokens replaced by `<volatile>`; what was
-/// replaced is added to `ignored` (paths such as `data.traceId`).
-fn normalise(value: &Value, path: &str, ignored: &mut Vec<String>) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let here = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
-                    let v = if volatile_key(k) && !v.is_object() && !v.is_array() {
-                        ignored.push(here);
-                        Value::String("<volatile>".into())
-                    } else {
-                        normalise(v, &here, ignored)
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| normalise(v, &format!("{path}[{i}]"), ignored))
-                .collect(),
-        ),
-        Value::String(s) => {
-            let mut out = String::with_capacity(s.len());
-            let mut token = String::new();
-            let mut replaced = false;
-            let flush = |token: &mut String, out: &mut String, replaced: &mut bool| {
-                if volatile_token(token.trim_end_matches(['.', ':'])) {
-                    out.push_str("<volatile>");
-                    *replaced = true;
-                } else {
-                    out.push_str(token);
-                }
-                token.clear();
-            };
-            for c in s.chars() {
-                if c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '.' | '+') {
-                    token.push(c);
-                } else {
-                    flush(&mut token, &mut out, &mut replaced);
-                    out.push(c);
-                }
-            }
-            flush(&mut token, &mut out, &mut replaced);
-            if replaced {
-                ignored.push(format!(
-                    "an id or time inside {}",
-                    if path.is_empty() { "the text" } else { path }
-                ));
-            }
-            Value::String(out)
-        }
-        other => other.clone(),
-    }
-}
-
-/// The shape of a refusal with the tool's name (and the marker) blanked out and its
-/// volatile members normalised ([`normalise`]): what a caller could learn from it. Two
-/// refusals with the same shape say the same thing. What was normalised is added to
-/// `ignored`.
-fn shape(answer: &Answer, name: &str, marker: Option<&str>, ignored: &mut Vec<String>) -> String {
+/// The shape of an answer with the tool's name (and the marker) blanked out: what a
+/// caller could learn from it — the HTTP status, then the JSON-RPC error, or the
+/// `isError` result's content, or that it succeeded, or the raw body. Two refusals with
+/// the same shape say the same thing.
+fn shape(answer: &Answer, name: &str, marker: Option<&str>) -> Value {
     let blank = |text: &str| {
         let mut text = text.to_owned();
         if let Some(m) = marker {
@@ -185,29 +79,31 @@ fn shape(answer: &Answer, name: &str, marker: Option<&str>, ignored: &mut Vec<St
             .replace(name, "<tool>")
             .replace(&name.escape_debug().to_string(), "<tool>")
     };
-    let mut parts = Vec::new();
-    if let Some(status) = answer.status() {
-        parts.push(format!("HTTP {status}"));
-    }
-    let message = answer.message.as_ref();
-    // Blanked first (the name may sit inside a volatile-looking text), then normalised.
-    let settled = |v: &Value, ignored: &mut Vec<String>| {
-        let blanked: Value = serde_json::from_str(&blank(&v.to_string())).unwrap_or(Value::Null);
-        normalise(&blanked, "", ignored).to_string()
+    // The name blanked in the JSON text; a text that no longer parses is kept as text.
+    let blanked = |v: &Value| {
+        let text = blank(&v.to_string());
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
-    match (message.and_then(|m| m.get("error")), answer.result()) {
-        (Some(error), _) => parts.push(format!("error {}", settled(error, ignored))),
-        (None, Some(result)) if refused(answer) => parts.push(format!(
-            "isError result {}",
-            settled(
-                &result.get("content").cloned().unwrap_or(Value::Null),
-                ignored
-            )
-        )),
-        (None, Some(_)) => parts.push("a successful result".into()),
-        (None, None) => parts.push(format!("no JSON-RPC answer: {}", blank(answer.raw.trim()))),
+    let mut out = serde_json::Map::new();
+    if let Some(status) = answer.status() {
+        out.insert("http".into(), json!(status));
     }
-    parts.join(", ")
+    match (
+        answer.message.as_ref().and_then(|m| m.get("error")),
+        answer.result(),
+    ) {
+        (Some(error), _) => out.insert("error".into(), blanked(error)),
+        (None, Some(result)) if refused(answer) => out.insert(
+            "isError result".into(),
+            blanked(&result.get("content").cloned().unwrap_or(Value::Null)),
+        ),
+        (None, Some(_)) => out.insert("result".into(), json!("a successful result")),
+        (None, None) => out.insert(
+            "body".into(),
+            blanked(&Value::String(answer.raw.trim().to_owned())),
+        ),
+    };
+    Value::Object(out)
 }
 
 /// T6.1: a tool that exists for another tenant is refused exactly like an unknown
@@ -257,18 +153,31 @@ async fn unlisted_case(ctx: &mut Ctx<'_>, stage: &mut Stage, tool: &str) -> Chec
     let args = Value::Object(stage.arguments(ctx, tool, &m));
     let witness = stage.witness(ctx, tool, marker.as_deref()).await?;
     let answer = stage.call(ctx, tool, tool, args.clone()).await?;
+    let args_again = args.clone();
     let control = stage.call(ctx, &unknown, tool, args).await?;
-    let mut ignored = Vec::new();
-    let (seen, baseline) = (
-        shape(&answer, tool, marker.as_deref(), &mut ignored),
-        shape(&control, &unknown, marker.as_deref(), &mut ignored),
+    // The unknown tool asked twice: what differs between those two answers is
+    // volatile (a trace id, a time), and only that is set aside.
+    let again = stage.call(ctx, &unknown, tool, args_again).await?;
+    let (first, second) = (
+        shape(&control, &unknown, marker.as_deref()),
+        shape(&again, &unknown, marker.as_deref()),
     );
-    ignored.sort();
-    ignored.dedup();
+    let paths = volatile::volatile_paths(&first, &second);
+    let mut ignored = std::collections::BTreeSet::new();
+    let seen = volatile::blank(
+        &shape(&answer, tool, marker.as_deref()),
+        &paths,
+        &mut ignored,
+    )
+    .to_string();
+    let baseline = volatile::blank(&first, &paths, &mut ignored).to_string();
     let normalised = if ignored.is_empty() {
         String::new()
     } else {
-        format!(" (volatile members ignored: {})", ignored.join(", "))
+        format!(
+            " (volatile members ignored: {})",
+            ignored.into_iter().collect::<Vec<_>>().join(", ")
+        )
     };
     let case = format!("{a} calls {tool} (a tool of {})", owners(ctx, tool));
     let actual = if !refused(&answer) {
@@ -350,7 +259,8 @@ fn answer_to(responses: &[Value], id: i64) -> Option<Answer> {
 struct Prepared {
     id: i64,
     frame: Value,
-    token: Option<String>,
+    /// The HTTP headers the call carries (per-tool headers, a call token in a header).
+    headers: Vec<(String, String)>,
 }
 
 async fn prepare(
@@ -363,8 +273,8 @@ async fn prepare(
     let token = call_token(ctx, &tenant, tool, tool).await?;
     let args = Value::Object(stage.arguments(ctx, tool, marker));
     let id = stage.caller.conn.next_id();
-    let frame = stage.frame(id, tool, args, token.as_deref());
-    Ok(Prepared { id, frame, token })
+    let (frame, headers) = stage.frame(id, tool, args, token.as_deref());
+    Ok(Prepared { id, frame, headers })
 }
 
 /// T6.2: a session that never listed, a JSON-RPC batch and pipelined frames (over
@@ -418,11 +328,7 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     let batch = Value::Array(vec![allowed.frame.clone(), bad.frame.clone()]).to_string();
     let witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
     let from = ctx.transcript.frames().len();
-    let direct = unless_silent(
-        stage
-            .send_raw(ctx, &batch, bad.token.as_deref(), wait)
-            .await,
-    )?;
+    let direct = unless_silent(stage.send_raw(&batch, &bad.headers, wait).await)?;
     let responses = collect(ctx, &mut stage, from, &[allowed.id, bad.id], wait).await?;
     let exchange = Exchange {
         kind: "batch",
@@ -453,7 +359,7 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     let witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
     let from = ctx.transcript.frames().len();
     let (case, direct) = if stage.caller.conn.http().is_some() {
-        let direct = post_at_once(ctx, &mut stage, [&first, &bad, &last], wait).await?;
+        let direct = post_at_once(&mut stage, [&first, &bad, &last], wait).await?;
         (
             format!(
                 "{forbidden} sent between two {write} calls, all three POSTs in flight at once"
@@ -466,7 +372,7 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
             .map(|f| f.to_string())
             .collect::<Vec<_>>()
             .join("\n");
-        let direct = unless_silent(stage.send_raw(ctx, &text, bad.token.as_deref(), wait).await)?;
+        let direct = unless_silent(stage.send_raw(&text, &bad.headers, wait).await)?;
         (
             format!(
                 "{forbidden} pipelined between two {write} calls (three frames written back to back before reading)"
@@ -507,16 +413,11 @@ fn unless_silent(sent: Result<Answer, ClientError>) -> Result<Option<Answer>, Ab
 /// POSTs the three calls at once on the caller's HTTP session, each with its own call
 /// token (in its frame, or in the profile's header).
 async fn post_at_once(
-    ctx: &Ctx<'_>,
     stage: &mut Stage,
     calls: [&Prepared; 3],
     wait: Duration,
 ) -> Result<Vec<Answer>, Abort> {
-    let tokens = &ctx.target.profile.tokens;
-    let headers = calls.map(|c| match (tokens.placement, &c.token) {
-        (Placement::Header, Some(t)) => vec![(tokens.header.clone(), t.clone())],
-        _ => Vec::new(),
-    });
+    let headers = calls.map(|c| c.headers.clone());
     let bodies = calls.map(|c| c.frame.to_string());
     let Some(h) = stage.caller.conn.http() else {
         return Ok(Vec::new());
@@ -758,46 +659,21 @@ mod tests {
         let b = answer(
             json!({"jsonrpc": "2.0", "id": 2, "error": {"code": -32602, "message": "Unknown tool: admin_export_mcpt_unknown"}}),
         );
-        let s = |a: &Answer, name: &str| shape(a, name, None, &mut Vec::new());
-        assert_eq!(s(&a, "admin_export"), s(&b, "admin_export_mcpt_unknown"));
+        assert_eq!(
+            shape(&a, "admin_export", None),
+            shape(&b, "admin_export_mcpt_unknown", None)
+        );
         let c = answer(
             json!({"jsonrpc": "2.0", "id": 3, "error": {"code": -32001, "message": "Unauthorized call"}}),
         );
-        assert_ne!(s(&a, "admin_export"), s(&c, "admin_export"));
-        let ok = answer(json!({"jsonrpc": "2.0", "id": 4, "result": {"content": []}}));
-        assert_eq!(s(&ok, "x"), "a successful result");
-    }
-
-    #[test]
-    fn trace_ids_and_timestamps_are_normalised_and_named_but_nothing_else() {
-        let a = answer(json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32602,
-            "message": "Unknown tool: export (ref 3f2a9c1e-0b4d-4c8e-9f1a-2b3c4d5e6f70)",
-            "data": {"traceId": "a1b2c3d4e5f60718", "timestamp": 1764776862123_u64}}}));
-        let b = answer(json!({"jsonrpc": "2.0", "id": 2, "error": {"code": -32602,
-            "message": "Unknown tool: nope (ref 0e1d2c3b-4a59-4867-8564-738291a0b0c1)",
-            "data": {"traceId": "ffeeddccbbaa9988", "timestamp": 1764776862999_u64}}}));
-        let mut ignored = Vec::new();
-        assert_eq!(
-            shape(&a, "export", None, &mut ignored),
-            shape(&b, "nope", None, &mut ignored)
-        );
-        ignored.sort();
-        ignored.dedup();
-        assert_eq!(
-            ignored,
-            [
-                "an id or time inside message",
-                "data.timestamp",
-                "data.traceId"
-            ]
-        );
-        // A member that says something (not an id, not a time) still counts.
-        let c = answer(json!({"jsonrpc": "2.0", "id": 3, "error": {"code": -32602,
-            "message": "Unknown tool: nope (ref 0e1d2c3b-4a59-4867-8564-738291a0b0c1)",
-            "data": {"traceId": "ffeeddccbbaa9988", "timestamp": 1, "reason": "not_entitled"}}}));
         assert_ne!(
-            shape(&a, "export", None, &mut Vec::new()),
-            shape(&c, "nope", None, &mut Vec::new())
+            shape(&a, "admin_export", None),
+            shape(&c, "admin_export", None)
+        );
+        let ok = answer(json!({"jsonrpc": "2.0", "id": 4, "result": {"content": []}}));
+        assert_eq!(
+            shape(&ok, "x", None),
+            json!({"result": "a successful result"})
         );
     }
 

@@ -143,12 +143,13 @@ impl HttpConn {
         let Some(throttle) = &self.throttle else {
             return self.exchange_once(method, body, headers, timeout).await;
         };
-        let awaited = Awaited::of_frame(body.unwrap_or_default());
+        let mut awaited = Awaited::of_frame(body.unwrap_or_default());
         let mut retries = throttle.retries();
+        let mut body = body.map(<[u8]>::to_vec);
         loop {
             throttle.pace().await;
             let answer = self
-                .exchange_once(method.clone(), body, headers, timeout)
+                .exchange_once(method.clone(), body.as_deref(), headers, timeout)
                 .await?;
             let message = answer.messages.iter().find(|m| awaited.answered_by(m));
             let limited = throttle.limited(
@@ -162,6 +163,14 @@ impl HttpConn {
                 .await?
             {
                 return Ok(answer);
+            }
+            // Sent again under an id of its own: an id is never reused in a session.
+            if let Some(again) = body
+                .as_deref()
+                .and_then(|b| super::renumbered(b, retry_id()))
+            {
+                awaited = Awaited::of_frame(&again);
+                body = Some(again);
             }
         }
     }
@@ -212,9 +221,14 @@ impl HttpConn {
                 .await
                 .map_err(|e| failed(format!("did not take the request: {e}")))?;
         }
-        let out = child
-            .wait_with_output()
+        let out = tokio::time::timeout(SIGNER_TIMEOUT, child.wait_with_output())
             .await
+            .map_err(|_| {
+                failed(format!(
+                    "gave no answer within {} s",
+                    SIGNER_TIMEOUT.as_secs()
+                ))
+            })?
             .map_err(|e| failed(format!("failed: {e}")))?;
         if !out.status.success() {
             return Err(failed(format!(
@@ -414,6 +428,8 @@ impl HttpConn {
             })
             .collect();
         headers.push(("Accept".into(), "text/event-stream".into()));
+        let signature = self.signature(&reqwest::Method::GET, b"", &headers).await?;
+        headers.extend(signature);
         self.transcript.record(
             Direction::Sent,
             &self.label,
@@ -453,6 +469,16 @@ impl HttpConn {
     }
 }
 
+/// How long the profile's signer may take for one request.
+const SIGNER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A fresh id for a frame sent again after a rate limit: far above the ids the
+/// connections count from 1, and never repeated in a run.
+fn retry_id() -> i64 {
+    static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1 << 40);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Did sending fail while writing the request body (the server stopped reading)?
 fn body_write_failed(e: &reqwest::Error) -> bool {
     let chain = describe(e).to_lowercase();
@@ -488,7 +514,15 @@ async fn early_answer(
     }
     head.push_str("\r\n");
     let exchange = async {
-        let stream = tokio::net::TcpStream::connect(authority).await.ok()?;
+        let address = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
+        let stream = tokio::net::TcpStream::connect(address).await.ok()?;
         let (mut reader, mut writer) = stream.into_split();
         let mut request = head.into_bytes();
         request.extend_from_slice(body);
@@ -548,9 +582,9 @@ fn parse_response(raw: &[u8]) -> Option<HttpAnswer> {
             if size == 0 {
                 break;
             }
-            let chunk = at.get(eol + 2..eol + 2 + size)?;
-            out.extend_from_slice(chunk);
-            at = at.get(eol + 4 + size..).unwrap_or_default();
+            let end = (eol + 2).checked_add(size)?;
+            out.extend_from_slice(at.get(eol + 2..end)?);
+            at = at.get(end.checked_add(2)?..).unwrap_or_default();
         }
         out
     } else if let Some(n) = header("content-length").and_then(|n| n.parse::<usize>().ok()) {
@@ -601,6 +635,9 @@ mod tests {
         let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
         assert_eq!(parse_response(chunked).unwrap().body, "abcde");
         assert!(parse_response(b"garbage").is_none());
+        let absurd =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabc";
+        assert_eq!(parse_response(absurd).map(|a| a.status), None);
         // Cut short by a reset: the status is what arrived.
         let cut = parse_response(b"HTTP/1.1 413 Payload Too Large\r\nContent-Ty").unwrap();
         assert_eq!((cut.status, cut.body.as_str()), (413, ""));

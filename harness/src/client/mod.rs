@@ -200,6 +200,14 @@ impl Awaited {
         }
     }
 
+    /// The same frame under id `id`.
+    fn renumbered(&self, id: i64) -> Self {
+        Self {
+            id: Some(json!(id)),
+            null_ok: self.null_ok,
+        }
+    }
+
     /// `the response to id 7`, for messages.
     pub fn describe(&self) -> String {
         match &self.id {
@@ -207,6 +215,18 @@ impl Awaited {
             None => "a response".into(),
         }
     }
+}
+
+/// `frame` with its `id` replaced by `id`, when it is a JSON-RPC request whose id can
+/// be read (a frame that does not parse is sent again as it is).
+pub fn renumbered(frame: &[u8], id: i64) -> Option<Vec<u8>> {
+    let mut value: Value = serde_json::from_slice(frame).ok()?;
+    let member = value.as_object_mut()?.get_mut("id")?;
+    if member.is_null() {
+        return None;
+    }
+    *member = json!(id);
+    Some(value.to_string().into_bytes())
 }
 
 /// The value of the first `"id":` member of a frame that does not parse as JSON (a
@@ -293,16 +313,28 @@ impl Drop for OwnedChild {
     fn drop(&mut self) {
         let pid = self.child.id();
         signal_group(pid, libc::SIGTERM);
+        // The whole group gets the grace: a wrapper's database may take a moment.
         let deadline = std::time::Instant::now() + self.grace;
         while std::time::Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                break;
+            let leader_gone = matches!(self.child.try_wait(), Ok(Some(_)));
+            if leader_gone && !group_alive(pid) {
+                return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         // Whatever of the group is left, and the leader if it ignored SIGTERM.
         signal_group(pid, libc::SIGKILL);
         let _ = self.child.wait();
+    }
+}
+
+/// Does any process of the group `pgid` still run? (A leader that has exited but was
+/// not reaped yet still counts.)
+pub(crate) fn group_alive(pgid: u32) -> bool {
+    match libc::pid_t::try_from(pgid) {
+        // SAFETY: kill(2) with signal 0 only checks for existence.
+        Ok(pgid) if pgid > 0 => unsafe { libc::kill(-pgid, 0) == 0 },
+        _ => false,
     }
 }
 
@@ -956,6 +988,20 @@ impl Conn {
             .await
     }
 
+    /// Sends raw bytes as one frame and takes the next response, whatever its id — for
+    /// a frame whose id the server may not be able to echo (a 30-digit integer).
+    pub async fn send_raw_any(
+        &mut self,
+        bytes: &[u8],
+        wait: Duration,
+    ) -> Result<Answer, ClientError> {
+        let any = Awaited {
+            id: None,
+            null_ok: true,
+        };
+        self.send_awaiting(bytes, &[], &any, wait).await
+    }
+
     /// Sends `bytes` (over HTTP with `extra` headers) and waits for `awaited`.
     async fn send_awaiting(
         &mut self,
@@ -972,10 +1018,11 @@ impl Conn {
             return Ok(http_answer(answer, awaited));
         };
         let mut retries = self.throttle.retries();
+        let (mut frame, mut awaited) = (bytes.to_vec(), awaited.clone());
         loop {
             self.throttle.pace().await;
-            s.send(bytes, wait).await?;
-            let (message, raw) = s.next_response(awaited, wait).await?;
+            s.send(&frame, wait).await?;
+            let (message, raw) = s.next_response(&awaited, wait).await?;
             let limited = self
                 .throttle
                 .limited(None, None, Some(&message), retries.attempt());
@@ -988,6 +1035,12 @@ impl Conn {
                     http: None,
                     raw,
                 });
+            }
+            // Sent again under an id of its own: an id is never reused in a session.
+            self.next_id += 1;
+            if let Some(again) = renumbered(&frame, self.next_id) {
+                awaited = awaited.renumbered(self.next_id);
+                frame = again;
             }
         }
     }
@@ -1071,10 +1124,29 @@ impl Conn {
         arguments: Value,
         call_token: Option<&str>,
     ) -> Result<Answer, ClientError> {
-        let (frame, extra) = self.call_frame(name, arguments, call_token);
+        self.call_tool_as(name, name, arguments, call_token).await
+    }
+
+    /// [`Conn::call_tool`] of `name` as sent — a variant spelling, say — carrying the
+    /// profile's `meta` and `headers` of the tool `canonical`.
+    pub async fn call_tool_as(
+        &mut self,
+        name: &str,
+        canonical: &str,
+        arguments: Value,
+        call_token: Option<&str>,
+    ) -> Result<Answer, ClientError> {
+        let (params, extra) = self.call_params_as(name, canonical, arguments, call_token);
+        let id = self.next_id();
+        let frame = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params});
         let timeout = self.request_timeout;
-        let awaited = Awaited::exactly(json!(self.next_id));
-        self.send_awaiting(&frame, &extra, &awaited, timeout).await
+        self.send_awaiting(
+            frame.to_string().as_bytes(),
+            &extra,
+            &Awaited::exactly(json!(id)),
+            timeout,
+        )
+        .await
     }
 
     /// The `tools/call` frame [`Conn::call_tool`] sends, and the HTTP headers the call
@@ -1100,17 +1172,30 @@ impl Conn {
         arguments: Value,
         call_token: Option<&str>,
     ) -> (Value, Vec<(String, String)>) {
+        self.call_params_as(name, name, arguments, call_token)
+    }
+
+    /// [`Conn::call_params`] of `name` as sent, with the extras of the tool `canonical`.
+    fn call_params_as(
+        &self,
+        name: &str,
+        canonical: &str,
+        arguments: Value,
+        call_token: Option<&str>,
+    ) -> (Value, Vec<(String, String)>) {
         let mut params = json!({"name": name, "arguments": arguments});
         let mut extra = Vec::new();
         let mut meta = serde_json::Map::new();
-        if let Some(extras) = self.extras.get(name) {
+        if let Some(extras) = self.extras.get(canonical) {
             if let Value::Object(m) =
-                fill_call(&Value::Object(extras.meta.clone()), &self.tenant, name)
+                fill_call(&Value::Object(extras.meta.clone()), &self.tenant, canonical)
             {
                 meta = m;
             }
             for (k, v) in &extras.headers {
-                if let Value::String(v) = fill_call(&Value::String(v.clone()), &self.tenant, name) {
+                if let Value::String(v) =
+                    fill_call(&Value::String(v.clone()), &self.tenant, canonical)
+                {
                     extra.push((k.clone(), v));
                 }
             }

@@ -158,7 +158,7 @@ impl Throttle {
         if status == Some(429) {
             let wait = retry_after
                 .and_then(|v| v.trim().parse::<f64>().ok())
-                .map(Duration::from_secs_f64)
+                .and_then(seconds)
                 .unwrap_or(fallback);
             return Some(Limited {
                 wait: wait.min(MAX_BACKOFF),
@@ -209,20 +209,26 @@ impl Throttle {
     }
 }
 
-/// The text of a refusal: an error's message and data, or the text content of an
-/// `isError` result. `None` for a success.
+/// A wait of `secs` seconds, if that is a sane number (not negative, not NaN, not
+/// beyond any back-off the harness would take).
+fn seconds(secs: f64) -> Option<Duration> {
+    (secs.is_finite() && secs >= 0.0)
+        .then(|| Duration::try_from_secs_f64(secs.min(MAX_BACKOFF.as_secs_f64())).ok())
+        .flatten()
+}
+
+/// The text of a refusal: an error's message (not its data, where a limiter's counters
+/// may sit beside a gate's refusal), or the text content of an `isError` result. `None`
+/// for a success.
 fn refusal_text(message: &Value) -> Option<String> {
     if let Some(error) = message.get("error") {
-        let mut text = error
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        if let Some(data) = error.get("data") {
-            text.push(' ');
-            text.push_str(&data.to_string());
-        }
-        return Some(text);
+        return Some(
+            error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        );
     }
     let result = message.get("result")?;
     if result.get("isError") != Some(&Value::Bool(true)) {
@@ -252,11 +258,11 @@ fn retry_hint(lower: &str) -> Option<Duration> {
         .collect();
     let n: f64 = digits.parse().ok()?;
     let unit = rest[start + digits.len()..].trim_start();
-    Some(if unit.starts_with("ms") || unit.starts_with("milli") {
-        Duration::from_secs_f64(n / 1000.0)
+    if unit.starts_with("ms") || unit.starts_with("milli") {
+        seconds(n / 1000.0)
     } else {
-        Duration::from_secs_f64(n)
-    })
+        seconds(n)
+    }
 }
 
 #[cfg(test)]
@@ -313,6 +319,19 @@ mod tests {
             t.limited(None, None, Some(&huge), 0).unwrap().wait,
             MAX_BACKOFF
         );
+        // Hostile hints are no reason to panic or to wait forever.
+        let absurd = json!({"id": 1, "error": {"code": 1, "message": "rate limit, retry after 99999999999999999999999s"}});
+        assert_eq!(
+            t.limited(None, None, Some(&absurd), 0).unwrap().wait,
+            MAX_BACKOFF
+        );
+        for header in ["-1", "NaN", "inf", "1e30", "soon"] {
+            let l = t.limited(Some(429), Some(header), None, 0).unwrap();
+            assert!(l.wait <= MAX_BACKOFF, "{header}");
+        }
+        // A limiter's counters in a gate refusal's data are not a rate limit.
+        let counters = json!({"id": 1, "error": {"code": -32001, "message": "Unauthorized", "data": {"rateLimit": {"remaining": 99}}}});
+        assert!(t.limited(None, None, Some(&counters), 0).is_none());
     }
 
     #[tokio::test]

@@ -262,26 +262,26 @@ impl StdioConn {
         Ok(std::mem::take(&mut self.pending))
     }
 
-    /// Closes stdin and waits briefly for the process to exit, then kills it.
     /// Closes stdin and waits briefly for the process to exit; then stops its process
-    /// group: SIGTERM, the grace period, SIGKILL.
+    /// group: SIGTERM, the grace period for every member, SIGKILL for what is left.
     pub async fn close(mut self) {
         self.stdin.take();
-        let exited = tokio::time::timeout(EOF_WAIT, self.child.wait())
-            .await
-            .is_ok();
-        if let Some(pid) = self.pid.take() {
-            // What the process started may outlive it: the group is stopped either way.
-            super::signal_group(pid, libc::SIGTERM);
-            if !exited
-                && tokio::time::timeout(self.grace, self.child.wait())
-                    .await
-                    .is_err()
-            {
-                super::signal_group(pid, libc::SIGKILL);
-                let _ = self.child.wait().await;
+        let _ = tokio::time::timeout(EOF_WAIT, self.child.wait()).await;
+        let Some(pid) = self.pid.take() else {
+            return;
+        };
+        // What the process started may outlive it: the group is stopped either way.
+        super::signal_group(pid, libc::SIGTERM);
+        let deadline = tokio::time::Instant::now() + self.grace;
+        while tokio::time::Instant::now() < deadline {
+            let leader_gone = matches!(self.child.try_wait(), Ok(Some(_)));
+            if leader_gone && !super::group_alive(pid) {
+                return;
             }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        super::signal_group(pid, libc::SIGKILL);
+        let _ = self.child.wait().await;
     }
 }
 
