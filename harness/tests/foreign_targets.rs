@@ -161,6 +161,9 @@ async fn every_flaw_is_caught_by_the_check_of_its_property() {
         ("scope-ignored", "T2.3", "a token for"),
         ("list-only", "T6.1", "calls export"),
         ("tenant-arg", "T3.1", "globex"),
+        // A list query without its tenant filter: the control write shows in the other
+        // tenant's list, and that fails the check instead of skipping it.
+        ("list-unfiltered", "T2.1", "stays in acme"),
     ] {
         let target = notes("notes-stdio.toml", &[("NOTES_FLAW", flaw)], |_| {});
         let report = run(&target, id).await;
@@ -373,4 +376,30 @@ async fn init_drafts_a_valid_profile_from_the_servers_tools() {
             .as_deref(),
         Some("tenant_id")
     );
+}
+
+#[tokio::test]
+async fn refusals_answered_as_ordinary_results_warn_and_never_pass_a_leak() {
+    let soft = [("NOTES_SOFT_REFUSALS", "1")];
+    let report = run(&notes("notes-stdio.toml", &soft, |_| {}), "T2.1,T2.5").await;
+    clean(&report);
+    for id in ["T2.1", "T2.5"] {
+        let c = check(&report, id);
+        assert_eq!(c.outcome, Outcome::Warn, "{id}: {:?}", c.error_message);
+        assert!(
+            c.details
+                .iter()
+                .any(|o| o.outcome == Outcome::Warn && o.actual.contains("refused in effect")),
+            "{id}: {:?}",
+            c.error_message
+        );
+    }
+    // The same answers from a server whose scope check is off: the write lands, and
+    // that is a failure, not a warning.
+    let flawed = [
+        ("NOTES_SOFT_REFUSALS", "1"),
+        ("NOTES_FLAW", "scope-ignored"),
+    ];
+    let report = run(&notes("notes-stdio.toml", &flawed, |_| {}), "T2.3").await;
+    assert_eq!(check(&report, "T2.3").outcome, Outcome::Fail);
 }

@@ -247,6 +247,8 @@ pub struct Ctx<'a> {
     pub observations: Vec<Observation>,
     pub rng: Rng,
     connections: usize,
+    /// Every marker handed out, for disclosure checks.
+    markers: Vec<String>,
     /// Sessions kept open for read-backs, by tenant id.
     readers: BTreeMap<String, Conn>,
 }
@@ -270,6 +272,7 @@ impl<'a> Ctx<'a> {
             observations: Vec::new(),
             rng: Rng::new(seed),
             connections: 0,
+            markers: Vec::new(),
             readers: BTreeMap::new(),
         }
     }
@@ -296,11 +299,19 @@ impl<'a> Ctx<'a> {
 
     /// A marker no other call of this run carries: `mcpt-T2-1-…`.
     pub fn marker(&mut self) -> String {
-        format!(
+        let marker = format!(
             "mcpt-{}-{:012x}",
             self.def.id.replace('.', "-"),
             self.rng.next_u64() & 0xffff_ffff_ffff
-        )
+        );
+        self.markers.push(marker.clone());
+        marker
+    }
+
+    /// Does `answer` carry any marker this check wrote — data a refusal must not
+    /// disclose?
+    pub fn discloses(&self, answer: &Answer) -> bool {
+        self.markers.iter().any(|m| answer.mentions(m))
     }
 
     /// Opens a session as `tenant` and completes `initialize`.
@@ -677,8 +688,11 @@ impl<'a> Ctx<'a> {
             String::new()
         };
         let refused = !answer.succeeded();
-        let refused_in_effect =
-            witness.writes && effects.is_empty() && !refused && reads_as_refusal(answer);
+        let refused_in_effect = witness.writes
+            && effects.is_empty()
+            && !refused
+            && reads_as_refusal(answer)
+            && !self.discloses(answer);
         let actual = if refused {
             format!("refused ({}){read_back}", answer.describe())
         } else if refused_in_effect {

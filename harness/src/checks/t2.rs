@@ -205,18 +205,30 @@ pub async fn call_token_required(ctx: &mut Ctx<'_>) -> CheckResult {
     if let Some(list) = ctx.shared_tools(Role::List, &[&a]).first() {
         let args = ctx.arguments(list, "", "", &a.id);
         let answer = conn.call_tool(list, args, None).await?;
-        ctx.must(
-            &format!("{list} without a call token"),
-            !answer.succeeded(),
-            "refused: reading needs a call token too",
-            if answer.succeeded() {
+        let (outcome, actual) = if !answer.succeeded() {
+            (Outcome::Pass, format!("refused ({})", answer.describe()))
+        } else if super::reads_as_refusal(&answer) && !ctx.discloses(&answer) {
+            (
+                Outcome::Warn,
+                format!(
+                    "refused in effect, but answered as an ordinary result ({}) that clients and models read as success",
+                    answer.describe()
+                ),
+            )
+        } else {
+            (
+                Outcome::Fail,
                 format!(
                     "the read succeeded without any call token — the session alone authorised it ({})",
                     answer.describe()
-                )
-            } else {
-                format!("refused ({})", answer.describe())
-            },
+                ),
+            )
+        };
+        ctx.observe(
+            &format!("{list} without a call token"),
+            outcome,
+            "refused: reading needs a call token too",
+            actual,
         );
     }
     conn.close().await;

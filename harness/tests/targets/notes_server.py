@@ -32,8 +32,11 @@ Switches (environment):
 - NOTES_PRINCIPAL_KEYS=1: every principal has an API key of its own (acme-alice-key,
   acme-bob-key, globex-gina-key), which grants what the principal may call; with
   NOTES_CALL_TOKENS=0 calls carry no call token at all — the key is the grant.
-- NOTES_FLAW=scope-ignored|list-only|tenant-arg|principal-ignored: one deliberate
-  defect (principal-ignored: a principal key grants every tool of its tenant).
+- NOTES_SOFT_REFUSALS=1: a call-token refusal is an ordinary result (`isError: false`)
+  saying "Access denied" — as some published servers answer.
+- NOTES_FLAW=scope-ignored|list-only|tenant-arg|principal-ignored|list-unfiltered: one
+  deliberate defect (principal-ignored: a principal key grants every tool of its
+  tenant; list-unfiltered: notes_list shows every tenant's notes).
 """
 
 import base64
@@ -302,7 +305,12 @@ class Session:
                 raise Refused(-32001, "Unauthorized")
         if CALL_TOKENS:
             meta = params.get("_meta") or {}
-            verify_call_token(meta.get(META_KEY) if isinstance(meta, dict) else None, self.tenant, name)
+            try:
+                verify_call_token(meta.get(META_KEY) if isinstance(meta, dict) else None, self.tenant, name)
+            except Refused:
+                if os.environ.get("NOTES_SOFT_REFUSALS") == "1":
+                    return text_result("Access denied: a valid call token is required")
+                raise
         args = params.get("arguments", {})
         why = invalid_arguments(TOOLS[name]["inputSchema"], args)
         if why:
@@ -318,7 +326,10 @@ class Session:
             nid = self.store.insert("INSERT INTO notes (tenant, title) VALUES (?, ?)", (tenant, args["title"]))
             return text_result({"id": nid, "title": args["title"]})
         if name == "notes_list":
-            rows = self.store.query("SELECT id, title FROM notes WHERE tenant = ? ORDER BY id", (tenant,))
+            if FLAW == "list-unfiltered":
+                rows = self.store.query("SELECT id, title FROM notes ORDER BY id")
+            else:
+                rows = self.store.query("SELECT id, title FROM notes WHERE tenant = ? ORDER BY id", (tenant,))
             return text_result({"notes": [{"id": i, "title": t} for i, t in rows]})
         if name == "charge":
             cid = self.store.insert("INSERT INTO charges (tenant, cents) VALUES (?, ?)", (tenant, args["amount_cents"]))
