@@ -194,18 +194,7 @@ pub fn reads_as_refusal(answer: &Answer) -> bool {
     {
         return false;
     }
-    let text: String = result
-        .get("content")
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|c| c.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
-        .to_lowercase();
+    let text = crate::client::result_text(result).to_lowercase();
     WORDS.iter().any(|w| text.contains(w))
 }
 

@@ -243,6 +243,21 @@ fn scan_id(text: &str) -> Option<Value> {
     serde_json::from_str(&rest[..end]).ok()
 }
 
+/// The text content of a `tools/call` result: its `text` items, joined by spaces.
+pub fn result_text(result: &Value) -> String {
+    result
+        .get("content")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|c| c.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
 /// Does `marker` occur in any string (or object key) inside `value`?
 pub fn mentions(value: &Value, marker: &str) -> bool {
     match value {

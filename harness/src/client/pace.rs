@@ -234,17 +234,7 @@ fn refusal_text(message: &Value) -> Option<String> {
     if result.get("isError") != Some(&Value::Bool(true)) {
         return None;
     }
-    let texts: Vec<&str> = result
-        .get("content")
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|c| c.get("text").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default();
-    Some(texts.join(" "))
+    Some(super::result_text(result))
 }
 
 /// A wait named in a rate-limit text: the first number after "retry" (`retry after 1s`,
