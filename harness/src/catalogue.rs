@@ -229,7 +229,7 @@ pub const CHECKS: &[CheckDef] = &[
     check!(
         "T2.3",
         "token-scope-enforced",
-        "A token scoped to tool X, action A or resource R does not authorise Y, A' or R' (each binding the target's token contract declares; one the seed asks for and the contract lacks is a warning).",
+        "A token scoped to tool X, action A or resource R does not authorise Y, A' or R', and a token lacking a bound claim (missing, null, empty, another type, a wildcard) authorises nothing — each binding the target's token contract declares; one the seed asks for and the contract lacks is a warning.",
         Any,
         true,
         []

@@ -159,6 +159,7 @@ async fn a_rate_limited_flawed_server_still_has_its_flaw_caught() {
 async fn every_flaw_is_caught_by_the_check_of_its_property() {
     for (flaw, id, case) in [
         ("scope-ignored", "T2.3", "a token for"),
+        ("scope-missing-wildcard", "T2.3", "scope claim missing"),
         ("list-only", "T6.1", "calls export"),
         ("tenant-arg", "T3.1", "globex"),
         // A list query without its tenant filter: the control write shows in the other

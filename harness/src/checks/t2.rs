@@ -10,7 +10,7 @@
 //! once, by T2.1.
 
 use super::{Abort, CheckResult, Ctx, Level, id_text};
-use crate::client::token::{Forgery, now_secs};
+use crate::client::token::{ClaimForgery, Forgery, now_secs};
 use crate::client::{Answer, Conn, LATEST_SESSION_VERSION, Tokenless, shorten};
 use crate::model::{Grant, Outcome};
 use crate::profile::{Contract, Dimension, Role, Tenant};
@@ -400,7 +400,83 @@ pub async fn token_scope(ctx: &mut Ctx<'_>) -> CheckResult {
         wrong_resource(ctx, &mut conn, &a, &b, &tool, &right).await?;
         read_another_record(ctx, &mut conn, &a, &tool).await?;
     }
+    missing_claims(ctx, &mut conn, &a, &tool, &right, &contract).await?;
     conn.close().await;
+    Ok(())
+}
+
+/// T2.3: for each claim that carries a bound dimension (a scope string once, however
+/// many it carries), tokens with it missing, null, empty, of another JSON type and a
+/// wildcard — each re-signed with the real key, each to be refused with no effect.
+async fn missing_claims(
+    ctx: &mut Ctx<'_>,
+    conn: &mut Conn,
+    a: &Tenant,
+    tool: &str,
+    right: &Grant,
+    contract: &Contract,
+) -> CheckResult {
+    let mut claims: Vec<String> = Vec::new();
+    for d in &contract.binds {
+        let claim = contract
+            .claims
+            .claim(*d)
+            .map(str::to_owned)
+            .or_else(|| contract.claims.scope.clone());
+        if let Some(c) = claim
+            && !claims.contains(&c)
+        {
+            claims.push(c);
+        }
+    }
+    let minter = ctx
+        .target
+        .minter()?
+        .cloned()
+        .ok_or_else(|| Abort::Skip("the profile gives no way to mint call tokens".into()))?;
+    let lifetime = ctx.target.profile.tokens.lifetime_secs;
+    let resource_claim = contract
+        .claims
+        .claim(Dimension::Resource)
+        .map(str::to_owned);
+    for claim in claims {
+        for how in ClaimForgery::ALL {
+            let case = format!("a {tool} token with its {claim} claim {}", how.describe());
+            // `*` is a resource grant an issuer may make on purpose (every resource of
+            // the tenant); for the tenant, principal, tool and action it is a forgery.
+            if how == ClaimForgery::Wildcard && resource_claim.as_deref() == Some(claim.as_str()) {
+                continue;
+            }
+            // A fresh token each time: a target with single-use tokens refuses a reused
+            // one for that reason alone.
+            let valid = minter.call_token(right, lifetime).await.map_err(|e| {
+                Abort::Client(crate::client::ClientError::Harness(format!(
+                    "cannot mint a call token: {e}"
+                )))
+            })?;
+            match minter.forge_claim(&valid, &claim, how) {
+                Ok(token) => refused_write(
+                    ctx,
+                    conn,
+                    a,
+                    tool,
+                    Some(&token),
+                    Case {
+                        name: &case,
+                        expected: &format!(
+                            "refused: a token lacking its {claim} claim authorises nothing"
+                        ),
+                        accepted: &format!(
+                            "the call succeeded: a {claim} claim that is {} was taken as a grant",
+                            how.describe()
+                        ),
+                    },
+                )
+                .await?,
+                Err(why) => ctx.observe(&case, Outcome::Skip, "refused", format!("skipped: {why}")),
+            }
+        }
+    }
     Ok(())
 }
 
@@ -963,21 +1039,32 @@ pub async fn every_http_request_authenticated(ctx: &mut Ctx<'_>) -> CheckResult 
         actual,
     );
 
+    // A minted session bearer gets the forgeries call tokens get: on this session's
+    // id, each must be refused as unauthenticated.
     if auth.mint_sessions
-        && let Some(minter) = ctx.target.minter()?
+        && let Some(minter) = ctx.target.minter()?.cloned()
         && let Ok(valid) = minter.session_token(&a.id)
-        && let Ok(forged) = minter.forge_from(Forgery::SignatureBit, &valid, now_secs())
     {
-        let bearer = auth.http_format.replace("{token}", &forged);
-        let hs = headers(&mut conn, Some(bearer), true);
-        let answer = send(&mut conn, list.as_bytes(), &hs).await?;
-        let (ok, actual) = unauthorised(&answer);
-        ctx.must(
-            "tools/list with a session token whose signature is flipped",
-            ok,
-            "HTTP 401 with a WWW-Authenticate challenge",
-            actual,
-        );
+        for f in Forgery::SESSION {
+            let case = format!("tools/list with a session token {}", f.describe());
+            let forged = match minter.forge_from(f, &valid, now_secs()) {
+                Ok(forged) => forged,
+                Err(why) => {
+                    ctx.observe(&case, Outcome::Skip, "HTTP 401", format!("skipped: {why}"));
+                    continue;
+                }
+            };
+            let bearer = auth.http_format.replace("{token}", &forged);
+            let hs = headers(&mut conn, Some(bearer), true);
+            let answer = send(&mut conn, list.as_bytes(), &hs).await?;
+            let (ok, actual) = unauthorised(&answer);
+            ctx.must(
+                &case,
+                ok,
+                "HTTP 401 with a WWW-Authenticate challenge",
+                actual,
+            );
+        }
     }
 
     if !has_session {

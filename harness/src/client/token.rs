@@ -325,6 +325,16 @@ impl Forgery {
         Forgery::Padded,
     ];
 
+    /// The forgeries of a session bearer (T2.7).
+    pub const SESSION: [Forgery; 6] = [
+        Forgery::SignatureBit,
+        Forgery::AlgNone,
+        Forgery::AlgConfusion,
+        Forgery::UnknownKid,
+        Forgery::WrongAudience,
+        Forgery::Expired,
+    ];
+
     /// What the forgery is, for reports.
     pub fn describe(self) -> &'static str {
         match self {
@@ -530,6 +540,81 @@ impl TokenMinter {
             Forgery::Truncated => Ok(format!("{h}.{c}.{}", &s[..s.len() / 2])),
             Forgery::Padded => Ok(format!("{}.{}.{}", pad(h), pad(c), pad(s))),
         }
+    }
+}
+
+/// How a bound claim goes missing (T2.3): a token lacking it must authorise nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimForgery {
+    Missing,
+    Null,
+    Empty,
+    /// The right value inside an array: another JSON type that a lax check may read.
+    OtherType,
+    Wildcard,
+}
+
+impl ClaimForgery {
+    pub const ALL: [ClaimForgery; 5] = [
+        ClaimForgery::Missing,
+        ClaimForgery::Null,
+        ClaimForgery::Empty,
+        ClaimForgery::OtherType,
+        ClaimForgery::Wildcard,
+    ];
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            ClaimForgery::Missing => "missing",
+            ClaimForgery::Null => "null",
+            ClaimForgery::Empty => "empty",
+            ClaimForgery::OtherType => "an array holding the right value",
+            ClaimForgery::Wildcard => "the wildcard \"*\"",
+        }
+    }
+}
+
+impl TokenMinter {
+    /// `valid` re-signed with its claim `claim` forged as `how` (built-in key only).
+    /// A wildcard where the valid value already is `*` is no forgery: refused.
+    pub fn forge_claim(
+        &self,
+        valid: &str,
+        claim: &str,
+        how: ClaimForgery,
+    ) -> Result<String, String> {
+        let TokenMinter::Builtin(b) = self else {
+            return Err("forging a claim needs the built-in [tokens] key (the profile mints with a command)".into());
+        };
+        let parts = parse(valid).ok_or("the minted token is not a JWS compact token")?;
+        let mut claims = parts.claims;
+        let map = claims
+            .as_object_mut()
+            .ok_or("the minted token's claims are not an object")?;
+        let right = map.get(claim).cloned().unwrap_or(Value::Null);
+        match how {
+            ClaimForgery::Missing => {
+                map.remove(claim);
+            }
+            ClaimForgery::Null => {
+                map.insert(claim.to_owned(), Value::Null);
+            }
+            ClaimForgery::Empty => {
+                map.insert(claim.to_owned(), json!(""));
+            }
+            ClaimForgery::OtherType => {
+                map.insert(claim.to_owned(), json!([right]));
+            }
+            ClaimForgery::Wildcard if right == json!("*") => {
+                return Err(format!("{claim} is \"*\" in a valid token already"));
+            }
+            ClaimForgery::Wildcard => {
+                map.insert(claim.to_owned(), json!("*"));
+            }
+        }
+        let typ = parts.header["typ"].as_str().unwrap_or_default().to_owned();
+        let kid = parts.header["kid"].as_str().map(str::to_owned);
+        Ok(b.sign(&typ, kid.as_deref(), &claims))
     }
 }
 

@@ -34,9 +34,11 @@ Switches (environment):
   NOTES_CALL_TOKENS=0 calls carry no call token at all — the key is the grant.
 - NOTES_SOFT_REFUSALS=1: a call-token refusal is an ordinary result (`isError: false`)
   saying "Access denied" — as some published servers answer.
-- NOTES_FLAW=scope-ignored|list-only|tenant-arg|principal-ignored|list-unfiltered: one
-  deliberate defect (principal-ignored: a principal key grants every tool of its
-  tenant; list-unfiltered: notes_list shows every tenant's notes).
+- NOTES_FLAW=scope-ignored|scope-missing-wildcard|list-only|tenant-arg|
+  principal-ignored|list-unfiltered: one deliberate defect (scope-missing-wildcard: a
+  token without a scope claim authorises every tool; principal-ignored: a principal key
+  grants every tool of its tenant; list-unfiltered: notes_list shows every tenant's
+  notes).
 """
 
 import base64
@@ -204,6 +206,8 @@ def verify_call_token(token, tenant, tool):
     if grants is None:
         raise unauthorized
     scope = claims.get("scope")
+    if FLAW == "scope-missing-wildcard" and scope is None:
+        scope = tool
     if FLAW != "scope-ignored":
         if not isinstance(scope, str) or tool not in scope.split(" "):
             raise unauthorized
