@@ -543,6 +543,11 @@ pub async fn revocation(ctx: &mut Ctx<'_>) -> CheckResult {
     if !listed {
         return Ok(());
     }
+    // By effect too: what a call of the revoked tool would change is read now.
+    let marker = ctx.takes_marker(&rev.tool).then(|| ctx.marker());
+    let witness = ctx
+        .witness(&rev.tool, marker.as_deref(), &mut open, &tenant)
+        .await?;
     let wait = ctx.target.silence_timeout();
     let (revoked, notes) = {
         let command = run_command(ctx, &rev.command);
@@ -593,8 +598,20 @@ pub async fn revocation(ctx: &mut Ctx<'_>) -> CheckResult {
             "skipped: the server does not declare tools.listChanged",
         );
     }
-    open.close().await;
+    // A call of the revoked tool, with a token the issuer would still mint: refused.
+    let token = ctx.token_for(&tenant, &rev.tool, "").await?;
+    let args = ctx.arguments(&rev.tool, marker.as_deref().unwrap_or(""), "", &tenant.id);
+    let call = open.call_tool(&rev.tool, args, token.as_deref()).await?;
+    let case = format!("{} calls {} after the revocation", tenant.id, rev.tool);
+    let expected = format!("refused: {} no longer has {}", tenant.id, rev.tool);
+    let accepted = format!(
+        "the call succeeded: {} still runs for {}",
+        rev.tool, tenant.id
+    );
     if rev.restore.is_empty() {
+        ctx.expect_refused(&case, &call, &witness, &mut open, &expected, &accepted)
+            .await?;
+        open.close().await;
         return Ok(());
     }
     if let Err(e) = run_command(ctx, &rev.restore).await {
@@ -604,6 +621,9 @@ pub async fn revocation(ctx: &mut Ctx<'_>) -> CheckResult {
             "the restore command succeeds",
             e,
         );
+        ctx.expect_refused(&case, &call, &witness, &mut open, &expected, &accepted)
+            .await?;
+        open.close().await;
         return Ok(());
     }
     // Later checks of this run need the entitlement back: wait until it is listed again
@@ -625,6 +645,10 @@ pub async fn revocation(ctx: &mut Ctx<'_>) -> CheckResult {
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    // Read back once the entitlement (and the lists it may cover) is back.
+    ctx.expect_refused(&case, &call, &witness, &mut open, &expected, &accepted)
+        .await?;
+    open.close().await;
     Ok(())
 }
 
