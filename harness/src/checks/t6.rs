@@ -93,9 +93,14 @@ fn shape(answer: &Answer, name: &str, marker: Option<&str>) -> Value {
         answer.result(),
     ) {
         (Some(error), _) => out.insert("error".into(), blanked(error)),
+        // Its structured content counts too: `reason: "not_entitled"` beside
+        // `"unknown_tool"` is an oracle, whatever the text says.
         (None, Some(result)) if refused(answer) => out.insert(
             "isError result".into(),
-            blanked(&result.get("content").cloned().unwrap_or(Value::Null)),
+            blanked(&json!({
+                "content": result.get("content").cloned().unwrap_or(Value::Null),
+                "structuredContent": result.get("structuredContent").cloned().unwrap_or(Value::Null),
+            })),
         ),
         (None, Some(_)) => out.insert("result".into(), json!("a successful result")),
         (None, None) => out.insert(
@@ -674,6 +679,21 @@ mod tests {
         assert_eq!(
             shape(&ok, "x", None),
             json!({"result": "a successful result"})
+        );
+    }
+
+    #[test]
+    fn a_refusals_structured_content_is_part_of_its_shape() {
+        let refusal = |reason: &str| {
+            answer(
+                json!({"jsonrpc": "2.0", "id": 1, "result": {"isError": true,
+                "content": [{"type": "text", "text": "Unknown tool"}],
+                "structuredContent": {"reason": reason}}}),
+            )
+        };
+        assert_ne!(
+            shape(&refusal("not_entitled"), "export", None),
+            shape(&refusal("unknown_tool"), "export_mcpt_unknown", None)
         );
     }
 
