@@ -69,12 +69,15 @@ pub struct CheckDef {
     pub name: &'static str,
     pub requirement: &'static str,
     pub applies: Applies,
-    /// Implemented in this version of the harness.
-    pub implemented: bool,
     pub refs: &'static [(&'static str, &'static str)],
 }
 
 impl CheckDef {
+    /// Does this version of the harness implement the check (has it a body)?
+    pub fn implemented(&self) -> bool {
+        crate::checks::runner(self.id).is_some()
+    }
+
     pub fn property(&self) -> &'static str {
         self.id.split('.').next().unwrap_or(self.id)
     }
@@ -116,8 +119,8 @@ const RFC8259: (&str, &str) = (
 );
 
 macro_rules! check {
-    ($id:literal, $name:literal, $req:literal, $applies:ident, $impl:literal, [$($r:expr),*]) => {
-        CheckDef { id: $id, name: $name, requirement: $req, applies: Applies::$applies, implemented: $impl, refs: &[$($r),*] }
+    ($id:literal, $name:literal, $req:literal, $applies:ident, [$($r:expr),*]) => {
+        CheckDef { id: $id, name: $name, requirement: $req, applies: Applies::$applies, refs: &[$($r),*] }
     };
 }
 
@@ -127,7 +130,6 @@ pub const CHECKS: &[CheckDef] = &[
         "initialize-lifecycle",
         "`initialize` negotiates a protocol version; requests before it are refused.",
         Any,
-        true,
         [LIFECYCLE]
     ),
     check!(
@@ -135,7 +137,6 @@ pub const CHECKS: &[CheckDef] = &[
         "json-rpc-error-codes",
         "Malformed JSON → -32700; not a request → -32600; unknown method → -32601; bad params → -32602. The server keeps serving afterwards.",
         Any,
-        true,
         [JSONRPC, BASIC]
     ),
     check!(
@@ -143,7 +144,6 @@ pub const CHECKS: &[CheckDef] = &[
         "hostile-frames",
         "Oversized messages, deep nesting, invalid UTF-8, huge numbers, duplicate keys: a clear error, bounded memory, no crash, no hang.",
         Any,
-        true,
         [RFC8259, JSONRPC]
     ),
     check!(
@@ -151,7 +151,6 @@ pub const CHECKS: &[CheckDef] = &[
         "streamable-http-sessions",
         "Streamable HTTP: `Mcp-Session-Id` issued and required, unknown session → 404, `MCP-Protocol-Version` honoured, foreign `Origin` refused (DNS rebinding).",
         HttpOnly,
-        true,
         [TRANSPORTS]
     ),
     check!(
@@ -159,7 +158,6 @@ pub const CHECKS: &[CheckDef] = &[
         "standard-headers-match-body",
         "Under 2026-07-28: `Mcp-Method` / `Mcp-Name` headers that disagree with the body are refused.",
         HttpOnly,
-        true,
         [TRANSPORTS_2026]
     ),
     check!(
@@ -167,7 +165,6 @@ pub const CHECKS: &[CheckDef] = &[
         "unauthenticated-flood-tolerated",
         "Streamable HTTP: while many half-open and slow connections without credentials are held, an authenticated tenant is still served.",
         HttpOnly,
-        false,
         [TRANSPORTS]
     ),
     check!(
@@ -175,7 +172,6 @@ pub const CHECKS: &[CheckDef] = &[
         "list-exactly-entitled",
         "`tools/list` in a tenant's session returns exactly that tenant's entitled tools.",
         Any,
-        true,
         []
     ),
     check!(
@@ -183,7 +179,6 @@ pub const CHECKS: &[CheckDef] = &[
         "no-foreign-tool-on-any-page",
         "No tool entitled only to another tenant appears — name, title, description or schema — on any page; a cursor from one tenant reveals nothing in another's.",
         Any,
-        true,
         []
     ),
     check!(
@@ -191,7 +186,6 @@ pub const CHECKS: &[CheckDef] = &[
         "no-list-cache-bleed",
         "Concurrent sessions of different tenants never see each other's lists, under random interleavings.",
         Any,
-        true,
         []
     ),
     check!(
@@ -199,7 +193,6 @@ pub const CHECKS: &[CheckDef] = &[
         "revocation-updates-list",
         "Revoking an entitlement removes the tool from the next listing and sends `notifications/tools/list_changed` where declared.",
         Any,
-        true,
         []
     ),
     check!(
@@ -207,7 +200,6 @@ pub const CHECKS: &[CheckDef] = &[
         "private-cache-scope",
         "Under 2026-07-28, a `tools/list` result that varies by authorisation carries `cacheScope: \"private\"`.",
         HttpOnly,
-        true,
         []
     ),
     check!(
@@ -215,7 +207,6 @@ pub const CHECKS: &[CheckDef] = &[
         "call-token-required",
         "A call without a call token is refused, even in an authenticated session.",
         Any,
-        true,
         []
     ),
     check!(
@@ -223,7 +214,6 @@ pub const CHECKS: &[CheckDef] = &[
         "token-lifetime-bounded",
         "Expired, not-yet-valid, or over-long-lived tokens are refused (bounded clock skew).",
         Any,
-        true,
         []
     ),
     check!(
@@ -231,7 +221,6 @@ pub const CHECKS: &[CheckDef] = &[
         "token-scope-enforced",
         "A token scoped to tool X, action A or resource R does not authorise Y, A' or R', and a token lacking a bound claim (missing, null, empty, another type, a wildcard) authorises nothing — each binding the target's token contract declares; one the seed asks for and the contract lacks is a warning.",
         Any,
-        true,
         []
     ),
     check!(
@@ -239,7 +228,6 @@ pub const CHECKS: &[CheckDef] = &[
         "token-bound-to-tenant",
         "A token minted for tenant B (or another principal) is refused in tenant A's session, and the reverse.",
         Any,
-        true,
         []
     ),
     check!(
@@ -247,7 +235,6 @@ pub const CHECKS: &[CheckDef] = &[
         "tampered-token-refused",
         "Tampered tokens are refused: flipped bits, `alg: none`, algorithm confusion, wrong audience (and issuer, `kid`, where the contract uses them), truncated encodings; a padded encoding of validly signed bytes is a warning.",
         Any,
-        true,
         []
     ),
     check!(
@@ -255,7 +242,6 @@ pub const CHECKS: &[CheckDef] = &[
         "per-principal-judgement",
         "One session fanning out for several principals: each call is judged by its own token, never by the session's widest grant.",
         Any,
-        true,
         []
     ),
     check!(
@@ -263,7 +249,6 @@ pub const CHECKS: &[CheckDef] = &[
         "every-http-request-authenticated",
         "On HTTP every request is authenticated: a missing or invalid bearer gets 401 with `WWW-Authenticate`; a session id alone authorises nothing.",
         HttpOnly,
-        true,
         []
     ),
     check!(
@@ -271,7 +256,6 @@ pub const CHECKS: &[CheckDef] = &[
         "call-token-single-use",
         "A call token presented again after a call that took effect takes no further effect (another session: a failure; the same session: a warning).",
         Any,
-        false,
         []
     ),
     check!(
@@ -279,7 +263,6 @@ pub const CHECKS: &[CheckDef] = &[
         "tenant-argument-untrusted",
         "A tenant or user id in the arguments that names another tenant never acts on that tenant.",
         Any,
-        true,
         []
     ),
     check!(
@@ -287,7 +270,6 @@ pub const CHECKS: &[CheckDef] = &[
         "smuggled-id-spellings",
         "The same holds for every spelling of the smuggled id: case, confusables, normalisation, whitespace, nesting, arrays, duplicate keys, type swaps.",
         Any,
-        true,
         []
     ),
     check!(
@@ -295,7 +277,6 @@ pub const CHECKS: &[CheckDef] = &[
         "schema-enforced",
         "Arguments that do not match the tool's `inputSchema` are refused with no partial effect.",
         Any,
-        true,
         []
     ),
     check!(
@@ -303,7 +284,6 @@ pub const CHECKS: &[CheckDef] = &[
         "nothing-else-selects-the-tenant",
         "Nothing else the client supplies selects the tenant: not a nested object the schema leaves open, not `_meta` members, not HTTP headers.",
         Any,
-        false,
         []
     ),
     check!(
@@ -311,7 +291,6 @@ pub const CHECKS: &[CheckDef] = &[
         "data-isolated",
         "Interleaved CRUD by several tenants: each sees exactly its own state; another tenant's record id reads as not-found.",
         Any,
-        false,
         []
     ),
     check!(
@@ -319,7 +298,6 @@ pub const CHECKS: &[CheckDef] = &[
         "shared-database-isolated",
         "Two server instances on one shared database stay isolated.",
         Any,
-        false,
         []
     ),
     check!(
@@ -327,7 +305,6 @@ pub const CHECKS: &[CheckDef] = &[
         "row-security-audit",
         "Every tenant table has RLS enabled and forced; the app role cannot bypass it; policies have USING and WITH CHECK.",
         Any,
-        false,
         []
     ),
     check!(
@@ -335,7 +312,6 @@ pub const CHECKS: &[CheckDef] = &[
         "tenant-setting-transaction-local",
         "A pooled connection reused by another tenant inherits nothing.",
         Any,
-        false,
         []
     ),
     check!(
@@ -343,7 +319,6 @@ pub const CHECKS: &[CheckDef] = &[
         "no-aggregate-leak",
         "Counts, totals and error texts reveal nothing of other tenants.",
         Any,
-        false,
         []
     ),
     check!(
@@ -351,7 +326,6 @@ pub const CHECKS: &[CheckDef] = &[
         "idempotent-replay",
         "Same tenant, key and arguments → one side effect, the first result replayed.",
         Any,
-        false,
         []
     ),
     check!(
@@ -359,7 +333,6 @@ pub const CHECKS: &[CheckDef] = &[
         "keys-tenant-scoped",
         "The same key from another tenant is independent.",
         Any,
-        false,
         []
     ),
     check!(
@@ -367,7 +340,6 @@ pub const CHECKS: &[CheckDef] = &[
         "key-conflict",
         "Same key, different arguments → refused as a conflict.",
         Any,
-        false,
         []
     ),
     check!(
@@ -375,7 +347,6 @@ pub const CHECKS: &[CheckDef] = &[
         "key-required",
         "A non-idempotent tool called without a key is refused.",
         Any,
-        false,
         []
     ),
     check!(
@@ -383,7 +354,6 @@ pub const CHECKS: &[CheckDef] = &[
         "concurrent-duplicates",
         "N concurrent duplicates → exactly one side effect.",
         Any,
-        false,
         []
     ),
     check!(
@@ -391,7 +361,6 @@ pub const CHECKS: &[CheckDef] = &[
         "retry-budget",
         "A tenant past its retry budget is throttled; other tenants keep succeeding.",
         Any,
-        false,
         []
     ),
     check!(
@@ -399,7 +368,6 @@ pub const CHECKS: &[CheckDef] = &[
         "durable-keys",
         "Keys survive a server restart when the store is durable.",
         Any,
-        false,
         []
     ),
     check!(
@@ -407,7 +375,6 @@ pub const CHECKS: &[CheckDef] = &[
         "tenant-flood-bounded",
         "Streamable HTTP: one tenant's flood of sessions, calls and large bodies is bounded per tenant, starves no other tenant and loosens no binding.",
         HttpOnly,
-        false,
         [TRANSPORTS]
     ),
     check!(
@@ -415,7 +382,6 @@ pub const CHECKS: &[CheckDef] = &[
         "unlisted-tool-refused",
         "Calling a tool the tenant was not shown is refused exactly like an unknown tool (volatile members such as trace ids aside), with no effect.",
         Any,
-        true,
         []
     ),
     check!(
@@ -423,7 +389,6 @@ pub const CHECKS: &[CheckDef] = &[
         "every-path-gated",
         "Calls that never listed first, batched calls and pipelined calls pass the same gate.",
         Any,
-        true,
         []
     ),
     check!(
@@ -431,7 +396,6 @@ pub const CHECKS: &[CheckDef] = &[
         "name-variants-gated",
         "Tool-name variants (case, Unicode, whitespace, namespace prefixes) do not bypass the gate.",
         Any,
-        true,
         []
     ),
     check!(
@@ -439,7 +403,6 @@ pub const CHECKS: &[CheckDef] = &[
         "answers-reach-their-session",
         "Every answer reaches only the session that asked: concurrent sessions of several tenants with identical JSON-RPC ids each receive exactly their own results.",
         Any,
-        false,
         []
     ),
     check!(
@@ -447,7 +410,6 @@ pub const CHECKS: &[CheckDef] = &[
         "manifest-signed",
         "Every listed tool carries a signature over its canonical form that verifies against the publisher's key.",
         Any,
-        false,
         []
     ),
     check!(
@@ -455,7 +417,6 @@ pub const CHECKS: &[CheckDef] = &[
         "rug-pull-detected",
         "A changed description or schema after pinning is detected.",
         Any,
-        false,
         []
     ),
     check!(
@@ -463,7 +424,6 @@ pub const CHECKS: &[CheckDef] = &[
         "poisoned-descriptions-flagged",
         "Poisoned descriptions are refused at publication and flagged by the harness.",
         Any,
-        false,
         []
     ),
     check!(
@@ -471,7 +431,6 @@ pub const CHECKS: &[CheckDef] = &[
         "publisher-collision-flagged",
         "The same tool name from two publishers in one registry is flagged.",
         Any,
-        false,
         []
     ),
 ];
@@ -534,7 +493,11 @@ pub fn markdown() -> String {
                     Applies::Any => "stdio, HTTP",
                     Applies::HttpOnly => "HTTP",
                 },
-                if c.implemented { "checked" } else { "not yet" },
+                if c.implemented() {
+                    "checked"
+                } else {
+                    "not yet"
+                },
                 refs.join(", ")
             );
         }
@@ -601,6 +564,22 @@ mod tests {
         for c in CHECKS {
             assert!(property(c.property()).is_some(), "{}", c.id);
         }
+    }
+
+    #[test]
+    fn every_runner_is_a_catalogue_check_and_every_body_is_reachable() {
+        for (id, _) in crate::checks::RUNNERS {
+            assert!(
+                check(id).is_some(),
+                "{id} has a body but no catalogue entry"
+            );
+        }
+        let implemented = CHECKS.iter().filter(|c| c.implemented()).count();
+        assert_eq!(
+            implemented,
+            crate::checks::RUNNERS.len(),
+            "one row per check"
+        );
     }
 
     #[test]

@@ -244,7 +244,7 @@ fn list(markdown: bool) {
     for p in catalogue::PROPERTIES {
         println!("{} — {}  (seed mistake {})", p.id, p.title, p.mistake);
         for c in catalogue::CHECKS.iter().filter(|c| c.property() == p.id) {
-            let mark = if c.implemented { " " } else { "·" };
+            let mark = if c.implemented() { " " } else { "·" };
             println!("  {mark} {:<5} {:<34} {}", c.id, c.name, c.requirement);
         }
     }

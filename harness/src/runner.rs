@@ -39,7 +39,7 @@ impl Progress for Quiet {
 pub fn selected(filter: &Filter) -> Vec<&'static CheckDef> {
     catalogue::CHECKS
         .iter()
-        .filter(|c| c.implemented && filter.selects(c))
+        .filter(|c| c.implemented() && filter.selects(c))
         .collect()
 }
 

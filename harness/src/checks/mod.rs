@@ -868,35 +868,56 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Runs the body of check `def`. Each check's future is boxed: their state machines are
-/// large, and a test thread's stack is small.
+/// A check's body: what runs for one catalogue id. Boxed, because the checks' state
+/// machines are large and a test thread's stack is small.
+pub type Runner =
+    for<'c, 'a> fn(
+        &'c mut Ctx<'a>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = CheckResult> + 'c>>;
+
+/// The body of every implemented check, by catalogue id. A check is implemented
+/// exactly when it has a row here ([`crate::catalogue::CheckDef::implemented`]), so an
+/// implemented id without a body cannot exist.
+pub const RUNNERS: &[(&str, Runner)] = &[
+    ("T0.1", |ctx| Box::pin(t0::initialize_lifecycle(ctx))),
+    ("T0.2", |ctx| Box::pin(t0::json_rpc_error_codes(ctx))),
+    ("T0.3", |ctx| Box::pin(t0::hostile_frames(ctx))),
+    ("T0.4", |ctx| Box::pin(t0::streamable_http_sessions(ctx))),
+    ("T0.5", |ctx| Box::pin(t0::standard_headers(ctx))),
+    ("T1.1", |ctx| Box::pin(t1::entitled_tools_listed(ctx))),
+    ("T1.2", |ctx| Box::pin(t1::no_foreign_tool_anywhere(ctx))),
+    ("T1.3", |ctx| Box::pin(t1::concurrent_lists_apart(ctx))),
+    ("T1.4", |ctx| Box::pin(t1::revocation(ctx))),
+    ("T1.5", |ctx| Box::pin(t1::cache_scope_private(ctx))),
+    ("T2.1", |ctx| Box::pin(t2::call_token_required(ctx))),
+    ("T2.2", |ctx| Box::pin(t2::token_lifetime(ctx))),
+    ("T2.3", |ctx| Box::pin(t2::token_scope(ctx))),
+    ("T2.4", |ctx| Box::pin(t2::token_tenant(ctx))),
+    ("T2.5", |ctx| Box::pin(t2::tampered_tokens(ctx))),
+    ("T2.6", |ctx| Box::pin(t2::per_principal(ctx))),
+    ("T2.7", |ctx| {
+        Box::pin(t2::every_http_request_authenticated(ctx))
+    }),
+    ("T3.1", |ctx| Box::pin(t3::tenant_argument_untrusted(ctx))),
+    ("T3.2", |ctx| Box::pin(t3::smuggled_id_spellings(ctx))),
+    ("T3.3", |ctx| Box::pin(t3::schema_enforced(ctx))),
+    ("T6.1", |ctx| Box::pin(t6::unlisted_tool_refused(ctx))),
+    ("T6.2", |ctx| Box::pin(t6::every_path_gated(ctx))),
+    ("T6.3", |ctx| Box::pin(t6::name_variants_gated(ctx))),
+];
+
+/// The body of check `id`, if this version of the harness implements it.
+pub fn runner(id: &str) -> Option<Runner> {
+    RUNNERS.iter().find(|(i, _)| *i == id).map(|(_, r)| *r)
+}
+
+/// Runs the body of check `def`.
 pub async fn run_body(ctx: &mut Ctx<'_>) -> CheckResult {
-    match ctx.def.id {
-        "T0.1" => Box::pin(t0::initialize_lifecycle(ctx)).await,
-        "T0.2" => Box::pin(t0::json_rpc_error_codes(ctx)).await,
-        "T0.3" => Box::pin(t0::hostile_frames(ctx)).await,
-        "T0.4" => Box::pin(t0::streamable_http_sessions(ctx)).await,
-        "T0.5" => Box::pin(t0::standard_headers(ctx)).await,
-        "T1.1" => Box::pin(t1::entitled_tools_listed(ctx)).await,
-        "T1.2" => Box::pin(t1::no_foreign_tool_anywhere(ctx)).await,
-        "T1.3" => Box::pin(t1::concurrent_lists_apart(ctx)).await,
-        "T1.4" => Box::pin(t1::revocation(ctx)).await,
-        "T1.5" => Box::pin(t1::cache_scope_private(ctx)).await,
-        "T2.1" => Box::pin(t2::call_token_required(ctx)).await,
-        "T2.2" => Box::pin(t2::token_lifetime(ctx)).await,
-        "T2.3" => Box::pin(t2::token_scope(ctx)).await,
-        "T2.4" => Box::pin(t2::token_tenant(ctx)).await,
-        "T2.5" => Box::pin(t2::tampered_tokens(ctx)).await,
-        "T2.6" => Box::pin(t2::per_principal(ctx)).await,
-        "T2.7" => Box::pin(t2::every_http_request_authenticated(ctx)).await,
-        "T3.1" => Box::pin(t3::tenant_argument_untrusted(ctx)).await,
-        "T3.2" => Box::pin(t3::smuggled_id_spellings(ctx)).await,
-        "T3.3" => Box::pin(t3::schema_enforced(ctx)).await,
-        "T6.1" => Box::pin(t6::unlisted_tool_refused(ctx)).await,
-        "T6.2" => Box::pin(t6::every_path_gated(ctx)).await,
-        "T6.3" => Box::pin(t6::name_variants_gated(ctx)).await,
-        other => Err(Abort::Skip(format!(
-            "{other} is not implemented in this version of the harness"
+    match runner(ctx.def.id) {
+        Some(run) => run(ctx).await,
+        None => Err(Abort::Skip(format!(
+            "{} is not implemented in this version of the harness",
+            ctx.def.id
         ))),
     }
 }
