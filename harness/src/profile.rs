@@ -436,11 +436,6 @@ impl Default for Tokens {
 }
 
 impl Tokens {
-    /// Are the built-in minting fields given?
-    pub fn builtin(&self) -> bool {
-        self.key.is_some()
-    }
-
     /// The token contract these settings describe.
     pub fn contract(&self) -> Contract {
         let claims = self.claims.clone().unwrap_or_else(Claims::kit);

@@ -630,10 +630,8 @@ impl<'a> Ctx<'a> {
             .await
     }
 
-    /// [`Ctx::expect_refused`] at `level`: a call that took effect fails a MUST case and
-    /// warns a SHOULD case. A write judged by its effects that left nothing behind but
-    /// was answered as an ordinary result (`isError: false`) is a warning either way:
-    /// clients and models read such an answer as success.
+    /// [`Ctx::expect_refused`] at `level`: reads every tenant back and judges the
+    /// answer with its effects ([`Ctx::judge_refusal`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn expect_refused_at(
         &mut self,

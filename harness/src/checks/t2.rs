@@ -434,7 +434,6 @@ async fn missing_claims(
         .minter()?
         .cloned()
         .ok_or_else(|| Abort::Skip("the profile gives no way to mint call tokens".into()))?;
-    let lifetime = ctx.target.profile.tokens.lifetime_secs;
     let resource_claim = contract
         .claims
         .claim(Dimension::Resource)
@@ -448,12 +447,8 @@ async fn missing_claims(
                 continue;
             }
             // A fresh token each time: a target with single-use tokens refuses a reused
-            // one for that reason alone.
-            let valid = minter.call_token(right, lifetime).await.map_err(|e| {
-                Abort::Client(crate::client::ClientError::Harness(format!(
-                    "cannot mint a call token: {e}"
-                )))
-            })?;
+            // one for that reason alone. (T2.3 runs only where tokens travel.)
+            let valid = ctx.mint(right).await?.unwrap_or_default();
             match minter.forge_claim(&valid, &claim, how) {
                 Ok(token) => refused_write(
                     ctx,

@@ -626,7 +626,6 @@ impl Target {
         }
     }
 
-    /// The HTTP endpoint, launching (or relaunching) the server when the profile says how.
     /// The HTTP endpoint, after building, setting up and (if the profile says how)
     /// launching the server.
     pub async fn endpoint(&self) -> Result<String, ClientError> {
