@@ -53,6 +53,7 @@ pub async fn draft(
             stop_grace_ms: 3_000,
         },
         limits: Default::default(),
+        coverage: Default::default(),
         auth: Default::default(),
         tokens: Default::default(),
         tenants: Vec::new(),

@@ -83,6 +83,9 @@ pub struct Profile {
     pub target: Target,
     #[serde(default)]
     pub limits: Limits,
+    /// How much of the profile the checks cover; absent: everything.
+    #[serde(default)]
+    pub coverage: Coverage,
     /// How sessions are authenticated; absent: tenants' credentials as bearer tokens.
     #[serde(default)]
     pub auth: Auth,
@@ -163,6 +166,42 @@ fn default_stop_grace_ms() -> u64 {
 
 fn default_ready_timeout_ms() -> u64 {
     20_000
+}
+
+/// Caps on what the checks cover. By default every tool of every role is driven for
+/// every tenant whose entitlements differ; a large profile may cap that, and the
+/// report then names what was left out.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Coverage {
+    /// At most this many tools of each role per tenant (in profile order).
+    pub max_tools_per_role: Option<usize>,
+    /// At most this many tenants act (in profile order, one per set of entitlements).
+    pub max_tenants: Option<usize>,
+}
+
+impl Coverage {
+    fn validate(&self) -> Result<(), String> {
+        for (name, cap) in [
+            ("max_tools_per_role", self.max_tools_per_role),
+            ("max_tenants", self.max_tenants),
+        ] {
+            if cap == Some(0) {
+                return Err(format!(
+                    "coverage.{name} must be at least 1 (leave it out to cover everything)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Part of a profile a check covers, and what a [`Coverage`] cap left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Covered<T> {
+    pub items: Vec<T>,
+    /// Names left out by the cap (empty: nothing).
+    pub left_out: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -585,6 +624,18 @@ pub enum Role {
     Other,
 }
 
+impl Role {
+    /// The role as a profile spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Write => "write",
+            Role::List => "list",
+            Role::Read => "read",
+            Role::Other => "other",
+        }
+    }
+}
+
 /// How to drive one tool.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -751,6 +802,7 @@ impl Profile {
         }
         profile.validate_tokens().map_err(invalid)?;
         profile.limits.validate().map_err(invalid)?;
+        profile.coverage.validate().map_err(invalid)?;
         Ok(profile)
     }
 
@@ -879,6 +931,56 @@ impl Profile {
     }
 
     /// The tools of `role` that `tenant` is entitled to, in name order.
+    /// The tenants that act in a covering check: the first of each set of
+    /// entitlements (tenants entitled alike would repeat each other's cases), capped by
+    /// `coverage.max_tenants`.
+    pub fn acting_tenants(&self) -> Covered<Tenant> {
+        let mut items: Vec<Tenant> = Vec::new();
+        let entitlements = |t: &Tenant| {
+            let mut tools = t.tools.clone();
+            tools.sort();
+            let mut principals: Vec<Vec<String>> = t
+                .principals()
+                .into_iter()
+                .map(|p| {
+                    let mut v = p.tools;
+                    v.sort();
+                    v
+                })
+                .collect();
+            principals.sort();
+            (tools, principals)
+        };
+        for t in &self.tenants {
+            if !items.iter().any(|i| entitlements(i) == entitlements(t)) {
+                items.push(t.clone());
+            }
+        }
+        let cap = self.coverage.max_tenants.unwrap_or(usize::MAX);
+        let left_out = items.iter().skip(cap).map(|t| t.id.clone()).collect();
+        items.truncate(cap);
+        Covered { items, left_out }
+    }
+
+    /// The tools of `role` `tenant` is entitled to and some principal of it may call,
+    /// in profile order, capped by `coverage.max_tools_per_role`. [`Role::Other`] also
+    /// takes the tenant's tools the profile does not describe.
+    pub fn covered_tools(&self, tenant: &Tenant, role: Role) -> Covered<String> {
+        let mut items: Vec<String> = tenant
+            .tools
+            .iter()
+            .filter(|t| {
+                self.tool(t).map_or(Role::Other, |s| s.role) == role
+                    && tenant.principal_for(t).is_some()
+            })
+            .cloned()
+            .collect();
+        let cap = self.coverage.max_tools_per_role.unwrap_or(usize::MAX);
+        let left_out = items.iter().skip(cap).cloned().collect();
+        items.truncate(cap);
+        Covered { items, left_out }
+    }
+
     pub fn tools_with_role(&self, tenant: &Tenant, role: Role) -> Vec<String> {
         self.tools
             .iter()

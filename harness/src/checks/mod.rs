@@ -11,6 +11,7 @@
 //! refused, every tenant's list tools are read with valid tokens, and the marker (or,
 //! for a write without one, any change at all) must not be there.
 
+pub mod readback;
 pub mod t0;
 pub mod t1;
 pub mod t2;
@@ -18,20 +19,16 @@ pub mod t3;
 pub mod t6;
 pub mod volatile;
 
+pub use readback::{Effect, ReadBackRetry, Seen, describe_effects};
+
 use crate::catalogue::CheckDef;
 use crate::client::token::TokenMinter;
-use crate::client::transcript::RetryKind;
 use crate::client::{Answer, ClientError, Conn, Target, Transcript};
 use crate::model::{Grant, Observation, Obstacle, Outcome};
 use crate::profile::{Principal, Role, Tenant};
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
-
-/// The first wait before a refused read-back is tried again; doubled each time.
-const READ_BACK_FIRST_BACKOFF: Duration = Duration::from_millis(200);
-/// The longest wait between two tries of a read-back.
-const READ_BACK_MAX_BACKOFF: Duration = Duration::from_secs(2);
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 /// Why a check stopped early.
 #[derive(Debug)]
@@ -86,86 +83,6 @@ impl Rng {
             items.swap(i, self.below(i + 1));
         }
     }
-}
-
-/// A refused read-back is tried again with a back-off (a rate limit the profile does
-/// not name, a moment of overload) before the channel is judged.
-pub struct ReadBackRetry {
-    started: Instant,
-    backoff: Duration,
-    budget: Duration,
-}
-
-impl ReadBackRetry {
-    /// After `answer` of the read-back through `tool`: `true` (having waited, the retry
-    /// counted) when it was refused and the budget allows another try.
-    pub async fn again(
-        &mut self,
-        transcript: &Transcript,
-        who: &str,
-        tool: &str,
-        answer: &Answer,
-    ) -> bool {
-        if answer.succeeded() || self.started.elapsed() + self.backoff > self.budget {
-            return false;
-        }
-        transcript.count_retry(RetryKind::ReadBack);
-        transcript.note(
-            who,
-            format!(
-                "the read-back through {tool} was refused ({}): again in {} ms",
-                answer.describe(),
-                self.backoff.as_millis()
-            ),
-        );
-        tokio::time::sleep(self.backoff).await;
-        self.backoff = (self.backoff * 2).min(READ_BACK_MAX_BACKOFF);
-        true
-    }
-
-    pub fn elapsed_ms(&self) -> u128 {
-        self.started.elapsed().as_millis()
-    }
-}
-
-/// What a read-back found after a call that had to have no effect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Effect {
-    /// The tenant whose lists show it.
-    pub tenant: String,
-    pub what: Seen,
-}
-
-/// What one tenant's read-back showed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Seen {
-    /// The call's marker, in one of the tenant's list tools.
-    Marker { marker: String, tool: String },
-    /// A list tool's result changed (a write without a marker).
-    Changed { tool: String },
-    /// The tenant could not be read back: nothing is disproved.
-    NoReadBack(String),
-}
-
-impl std::fmt::Display for Effect {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.what {
-            Seen::Marker { marker, tool } => {
-                write!(f, "{marker:?} appears in {}'s {tool}", self.tenant)
-            }
-            Seen::Changed { tool } => write!(f, "{}'s {tool} changed", self.tenant),
-            Seen::NoReadBack(why) => write!(f, "no read-back of {} possible: {why}", self.tenant),
-        }
-    }
-}
-
-/// `effects` as one line for a report.
-pub fn describe_effects(effects: &[Effect]) -> String {
-    effects
-        .iter()
-        .map(Effect::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// Does a successful-looking answer read as a refusal — a server that says "denied" in
@@ -240,20 +157,26 @@ pub struct Ctx<'a> {
     markers: Vec<String>,
     /// Sessions kept open for read-backs, by tenant id.
     readers: BTreeMap<String, Conn>,
+    /// Leaks already recorded by this check: (marker, reader).
+    leaks_seen: BTreeSet<(String, String)>,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(target: &'a Target, def: &'static CheckDef) -> Self {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(1)
+        // The run's seed, varied per check: `--seed` replays every check's choices.
+        let seed = target.seed
             ^ def
                 .id
                 .bytes()
                 .fold(0u64, |h, b| h.rotate_left(8) ^ b as u64);
         let transcript = Transcript::new();
-        transcript.note("harness", format!("random seed {seed:#x}"));
+        transcript.note(
+            "harness",
+            format!(
+                "random seed of the run {} (replay with --seed {})",
+                target.seed, target.seed
+            ),
+        );
         Self {
             target,
             def,
@@ -263,12 +186,50 @@ impl<'a> Ctx<'a> {
             connections: 0,
             markers: Vec::new(),
             readers: BTreeMap::new(),
+            leaks_seen: BTreeSet::new(),
         }
     }
 
     /// The profile's tenants.
     pub fn tenants(&self) -> Vec<Tenant> {
         self.target.profile.tenants.clone()
+    }
+
+    /// The tenants a covering check acts as ([`Profile::acting_tenants`]); those a
+    /// `[coverage]` cap left out are named in the report.
+    ///
+    /// [`Profile::acting_tenants`]: crate::profile::Profile::acting_tenants
+    pub fn acting_tenants(&mut self) -> Vec<Tenant> {
+        let covered = self.target.profile.acting_tenants();
+        self.left_out("tenants", &covered.left_out);
+        covered.items
+    }
+
+    /// The tools of `role` that `tenant` may call, capped by the profile's
+    /// `[coverage]`; what the cap left out is named in the report.
+    pub fn covered_tools(&mut self, tenant: &Tenant, role: Role) -> Vec<String> {
+        let covered = self.target.profile.covered_tools(tenant, role);
+        self.left_out(
+            &format!("{} tools of {}", role.name(), tenant.id),
+            &covered.left_out,
+        );
+        covered.items
+    }
+
+    /// Records what a `[coverage]` cap left out (nothing: no record).
+    fn left_out(&mut self, what: &str, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        self.observe(
+            &format!("coverage: {what} left out"),
+            Outcome::Skip,
+            format!("every one of the {what} is covered"),
+            format!(
+                "left out by the profile's [coverage] cap: {}",
+                names.join(", ")
+            ),
+        );
     }
 
     /// The first two tenants, or a skip when the profile names fewer.
@@ -286,13 +247,21 @@ impl<'a> Ctx<'a> {
         TokenMinter::placed(&self.target.profile)
     }
 
-    /// A marker no other call of this run carries: `mcpt-T2-1-…`.
-    pub fn marker(&mut self) -> String {
+    /// A marker no other call of this run carries (`mcpt-T2-1-…`), to be sent in a
+    /// session of `tenant`: the run's registry records it as `tenant`'s, and any
+    /// read-back of another tenant that shows it fails the check that sees it.
+    pub fn marker_for(&mut self, tenant: &str) -> String {
         let marker = format!(
-            "mcpt-{}-{:012x}",
+            "{}{}-{:012x}",
+            readback::MARKER_PREFIX,
             self.def.id.replace('.', "-"),
             self.rng.next_u64() & 0xffff_ffff_ffff
         );
+        self.target
+            .markers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(&marker, tenant, self.def.id);
         self.markers.push(marker.clone());
         marker
     }
@@ -300,7 +269,92 @@ impl<'a> Ctx<'a> {
     /// Does `answer` carry any marker this check wrote — data a refusal must not
     /// disclose?
     pub fn discloses(&self, answer: &Answer) -> bool {
-        self.markers.iter().any(|m| answer.mentions(m))
+        let text = readback::answer_text(answer);
+        self.markers.iter().any(|m| text.contains(m.as_str()))
+    }
+
+    /// Searches what `reader` was shown (`text`, through `via`) for markers the run
+    /// wrote for other tenants; each one found fails this check (once per marker and
+    /// reader), with where it was written and where it showed. Returns whether any
+    /// leak was found.
+    pub fn screen(&mut self, reader: &str, via: &str, text: &str) -> bool {
+        let leaks = self
+            .target
+            .markers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .foreign_in(text, reader);
+        for leak in &leaks {
+            if !self
+                .leaks_seen
+                .insert((leak.marker.clone(), reader.to_owned()))
+            {
+                continue;
+            }
+            let at = text.find(&leak.marker).unwrap_or(0);
+            let from = text[..at]
+                .char_indices()
+                .rev()
+                .nth(60)
+                .map_or(0, |(i, _)| i);
+            let excerpt = crate::client::shorten(&text[from..], 160);
+            self.observe(
+                &format!(
+                    "leak: {}'s data in what {reader} was shown ({via})",
+                    leak.written.tenant
+                ),
+                Outcome::Fail,
+                format!(
+                    "{reader} is shown nothing written for another tenant (every read-back of the run is searched for every marker)"
+                ),
+                format!(
+                    "{:?}, written for {} (in {}), appears in {via} as {reader} saw it: …{excerpt}",
+                    leak.marker, leak.written.tenant, leak.written.check
+                ),
+            );
+        }
+        !leaks.is_empty()
+    }
+
+    /// Does refusal `answer` carry data the caller may not see — a marker the run
+    /// wrote other than `own` (the markers the request itself sent, which an error may
+    /// echo): another tenant's, or what the refused call would have returned; or one of
+    /// `returned`, strings of what the call returns when it is allowed (a string the
+    /// request sent aside)? Names it.
+    pub fn refusal_carries(
+        &self,
+        answer: &Answer,
+        own: &[&str],
+        returned: &[String],
+    ) -> Option<String> {
+        let text = readback::answer_text(answer);
+        let registry = self
+            .target
+            .markers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Every marker in the refusal: the scan finds those of any tenant ("" reads
+        // none as its own).
+        let carried = registry
+            .foreign_in(&text, "")
+            .into_iter()
+            .find(|l| !own.contains(&l.marker.as_str()));
+        drop(registry);
+        if let Some(leak) = carried {
+            return Some(format!(
+                "the refusal carries {:?}, written for {} (in {}), which the request did not send",
+                leak.marker, leak.written.tenant, leak.written.check
+            ));
+        }
+        returned
+            .iter()
+            .find(|s| text.contains(s.as_str()) && !own.iter().any(|o| o.contains(s.as_str())))
+            .map(|s| {
+                format!(
+                    "the refusal carries {:?}, from what the call returns when it is allowed",
+                    crate::client::shorten(s, 60)
+                )
+            })
     }
 
     /// Opens a session as `tenant` and completes `initialize`.
@@ -510,6 +564,11 @@ impl<'a> Ctx<'a> {
                     break answer;
                 }
             };
+            self.screen(
+                &tenant.id,
+                &format!("{}'s {tool}", tenant.id),
+                &readback::answer_text(&answer),
+            );
             let result = answer.result().cloned().unwrap_or(Value::Null);
             if !answer.succeeded() {
                 return Err(Abort::Client(ClientError::Refused(format!(
@@ -526,11 +585,9 @@ impl<'a> Ctx<'a> {
 
     /// The retries of one read-back, within the profile's retry budget.
     pub fn read_back_retry(&self) -> ReadBackRetry {
-        ReadBackRetry {
-            started: Instant::now(),
-            backoff: READ_BACK_FIRST_BACKOFF,
-            budget: Duration::from_millis(self.target.profile.limits.retry_budget_ms),
-        }
+        ReadBackRetry::within(Duration::from_millis(
+            self.target.profile.limits.retry_budget_ms,
+        ))
     }
 
     /// Prepares the read-back for a call of `tool` to be made in `conn`, a session of
@@ -675,12 +732,28 @@ impl<'a> Ctx<'a> {
             String::new()
         };
         let refused = !answer.succeeded();
+        let own: Vec<&str> = witness.marker.as_deref().into_iter().collect();
+        let carries = if refused {
+            self.refusal_carries(answer, &own, &[])
+        } else {
+            None
+        };
+        self.screen(
+            &witness.session_tenant,
+            &format!("the answer to {case}"),
+            &readback::answer_text(answer),
+        );
         let refused_in_effect = witness.writes
             && effects.is_empty()
             && !refused
             && reads_as_refusal(answer)
             && !self.discloses(answer);
-        let actual = if refused {
+        let actual = if let Some(carried) = &carries {
+            format!(
+                "refused ({}), but {carried} — a refusal that discloses data{read_back}",
+                answer.describe()
+            )
+        } else if refused {
             format!("refused ({}){read_back}", answer.describe())
         } else if refused_in_effect {
             format!(
@@ -697,7 +770,7 @@ impl<'a> Ctx<'a> {
         };
         let outcome = if refused_in_effect {
             Outcome::Warn
-        } else if refused && effects.is_empty() {
+        } else if refused && effects.is_empty() && carries.is_none() {
             Outcome::Pass
         } else {
             level.missed()
@@ -714,7 +787,7 @@ impl<'a> Ctx<'a> {
         tenant: &Tenant,
         tool: &str,
     ) -> Result<bool, Abort> {
-        let marker = self.takes_marker(tool).then(|| self.marker());
+        let marker = self.takes_marker(tool).then(|| self.marker_for(&tenant.id));
         let m = marker.clone().unwrap_or_default();
         let witness = self.witness(tool, marker.as_deref(), conn, tenant).await?;
         let token = self.token_for(tenant, tool, "").await?;

@@ -544,7 +544,9 @@ pub async fn revocation(ctx: &mut Ctx<'_>) -> CheckResult {
         return Ok(());
     }
     // By effect too: what a call of the revoked tool would change is read now.
-    let marker = ctx.takes_marker(&rev.tool).then(|| ctx.marker());
+    let marker = ctx
+        .takes_marker(&rev.tool)
+        .then(|| ctx.marker_for(&tenant.id));
     let witness = ctx
         .witness(&rev.tool, marker.as_deref(), &mut open, &tenant)
         .await?;

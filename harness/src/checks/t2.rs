@@ -63,7 +63,7 @@ async fn refused_write_at(
         expected,
         accepted,
     } = case;
-    let marker = ctx.takes_marker(tool).then(|| ctx.marker());
+    let marker = ctx.takes_marker(tool).then(|| ctx.marker_for(&tenant.id));
     let m = marker.clone().unwrap_or_default();
     let witness = ctx.witness(tool, marker.as_deref(), conn, tenant).await?;
     let args = ctx.arguments(tool, &m, "", &tenant.id);
@@ -93,7 +93,7 @@ async fn tokenless_probe(ctx: &mut Ctx<'_>) -> Result<Tokenless, Abort> {
         }
     };
     let mut conn = ctx.session(&tenant).await?;
-    let marker = ctx.takes_marker(&tool).then(|| ctx.marker());
+    let marker = ctx.takes_marker(&tool).then(|| ctx.marker_for(&tenant.id));
     let m = marker.clone().unwrap_or_default();
     let witness = ctx
         .witness(&tool, marker.as_deref(), &mut conn, &tenant)
@@ -172,7 +172,11 @@ async fn controlled_session(
     }
 }
 
-/// T2.1: a call without a call token is refused, even in an authenticated session.
+/// T2.1: a call without a call token is refused, even in an authenticated session —
+/// for every tool of every acting tenant ([`Ctx::acting_tenants`]). A write tool is
+/// proved by its effects (a valid call shows, the token-less one leaves nothing); any
+/// other tool by its answer, and a refusal must not carry what the call returns when
+/// it is allowed.
 pub async fn call_token_required(ctx: &mut Ctx<'_>) -> CheckResult {
     if !ctx.tokens_placed() {
         return match tokenless_probe(ctx).await? {
@@ -184,54 +188,140 @@ pub async fn call_token_required(ctx: &mut Ctx<'_>) -> CheckResult {
             ))),
         };
     }
-    let a = first_tenant(ctx)?;
-    let tool = ctx.write_tool(&[&a])?;
-    let Some(mut conn) = controlled_session(ctx, &a, &tool).await? else {
-        return Ok(());
-    };
-    refused_write(
-        ctx,
-        &mut conn,
-        &a,
-        &tool,
-        None,
-        Case {
-            name: &format!("{tool} without a call token"),
-            expected: "refused: the session is authenticated, but the call carries no call token",
-            accepted: "the call succeeded without any call token — the session alone authorised it",
-        },
-    )
-    .await?;
-    if let Some(list) = ctx.shared_tools(Role::List, &[&a]).first() {
-        let args = ctx.arguments(list, "", "", &a.id);
-        let answer = conn.call_tool(list, args, None).await?;
-        let (outcome, actual) = if !answer.succeeded() {
-            (Outcome::Pass, format!("refused ({})", answer.describe()))
-        } else if super::reads_as_refusal(&answer) && !ctx.discloses(&answer) {
-            (
-                Outcome::Warn,
-                format!(
-                    "refused in effect, but answered as an ordinary result ({}) that clients and models read as success",
-                    answer.describe()
-                ),
+    let tenants = ctx.acting_tenants();
+    if tenants.is_empty() {
+        return Err(Abort::Skip(
+            "the profile names no tenants ([[tenants]])".into(),
+        ));
+    }
+    let mut control_failed = false;
+    for tenant in tenants {
+        let mut conn = ctx.session(&tenant).await?;
+        for tool in ctx.covered_tools(&tenant, Role::Write) {
+            let case = format!("{tool} by {} without a call token", tenant.id);
+            match ctx.control_write(&mut conn, &tenant, &tool).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    control_failed = true;
+                    continue;
+                }
+                Err(Abort::Skip(why)) => {
+                    ctx.observe(&case, Outcome::Skip, "refused, with no effect", why);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            refused_write(
+                ctx,
+                &mut conn,
+                &tenant,
+                &tool,
+                None,
+                Case {
+                    name: &case,
+                    expected: "refused: the session is authenticated, but the call carries no call token",
+                    accepted: "the call succeeded without any call token — the session alone authorised it",
+                },
             )
-        } else {
-            (
+            .await?;
+        }
+        for role in [Role::List, Role::Read, Role::Other] {
+            for tool in ctx.covered_tools(&tenant, role) {
+                tokenless_call(ctx, &mut conn, &tenant, &tool, role).await?;
+            }
+        }
+        conn.close().await;
+    }
+    if control_failed {
+        return Err(Abort::ControlFailed);
+    }
+    Ok(())
+}
+
+/// Strings of a result too long to be vocabulary, that a refusal must not repeat.
+const DATA_STRING_MIN: usize = 16;
+
+/// T2.1 for a tool that is not a write: a call without a call token is refused, and
+/// the refusal carries none of what the call returns with a valid token (a list or a
+/// read tool is called validly first; any other tool, whose effects the profile does
+/// not describe, only without a token).
+async fn tokenless_call(
+    ctx: &mut Ctx<'_>,
+    conn: &mut Conn,
+    tenant: &Tenant,
+    tool: &str,
+    role: Role,
+) -> CheckResult {
+    let args = ctx.arguments(tool, "", "", &tenant.id);
+    let mut returned = Vec::new();
+    let needs_record = ctx.takes_id(tool);
+    if matches!(role, Role::List | Role::Read) && !needs_record {
+        let token = ctx.token_for(tenant, tool, "").await?;
+        let valid = conn.call_tool(tool, args.clone(), token.as_deref()).await?;
+        if valid.succeeded() {
+            let names: Vec<String> = ctx
+                .tenants()
+                .iter()
+                .flat_map(|t| {
+                    std::iter::once(t.id.clone()).chain(t.principals().into_iter().map(|p| p.id))
+                })
+                .collect();
+            returned = super::readback::data_strings(
+                valid.result().unwrap_or(&Value::Null),
+                DATA_STRING_MIN,
+            )
+            .into_iter()
+            .filter(|s| !names.contains(s) && s != tool)
+            .collect();
+        }
+    }
+    let answer = conn.call_tool(tool, args, None).await?;
+    ctx.screen(
+        &tenant.id,
+        &format!("the answer to {tool} without a call token"),
+        &super::readback::answer_text(&answer),
+    );
+    let (outcome, actual) = if !answer.succeeded() {
+        match ctx.refusal_carries(&answer, &[], &returned) {
+            Some(carried) => (
                 Outcome::Fail,
                 format!(
-                    "the read succeeded without any call token — the session alone authorised it ({})",
+                    "refused ({}), but {carried} — the refusal hands over what the call was refused",
                     answer.describe()
                 ),
-            )
-        };
-        ctx.observe(
-            &format!("{list} without a call token"),
-            outcome,
-            "refused: reading needs a call token too",
-            actual,
-        );
-    }
-    conn.close().await;
+            ),
+            None => (Outcome::Pass, format!("refused ({})", answer.describe())),
+        }
+    } else if super::reads_as_refusal(&answer) && !ctx.discloses(&answer) {
+        (
+            Outcome::Warn,
+            format!(
+                "refused in effect, but answered as an ordinary result ({}) that clients and models read as success",
+                answer.describe()
+            ),
+        )
+    } else {
+        (
+            Outcome::Fail,
+            format!(
+                "the call succeeded without any call token — the session alone authorised it ({})",
+                answer.describe()
+            ),
+        )
+    };
+    let expected = match role {
+        Role::List | Role::Read if !returned.is_empty() => {
+            "refused: reading needs a call token too, and the refusal carries none of what a valid call returns"
+        }
+        Role::List | Role::Read => "refused: reading needs a call token too",
+        _ => "refused: every call needs a call token",
+    };
+    ctx.observe(
+        &format!("{tool} by {} without a call token", tenant.id),
+        outcome,
+        expected,
+        actual,
+    );
     Ok(())
 }
 
@@ -614,7 +704,7 @@ async fn read_another_record(
     };
     let mut records = Vec::new();
     for _ in 0..2 {
-        let marker = ctx.marker();
+        let marker = ctx.marker_for(&a.id);
         let token = ctx.token_for(a, write, "").await?;
         let args = ctx.arguments(write, &marker, "", &a.id);
         let answer = conn.call_tool(write, args, token.as_deref()).await?;
@@ -1116,7 +1206,7 @@ pub async fn every_http_request_authenticated(ctx: &mut Ctx<'_>) -> CheckResult 
         if case.contains("'s bearer") && !other_tenant {
             continue;
         }
-        let marker = ctx.takes_marker(&tool).then(|| ctx.marker());
+        let marker = ctx.takes_marker(&tool).then(|| ctx.marker_for(&a.id));
         let m = marker.clone().unwrap_or_default();
         let witness = ctx.witness(&tool, marker.as_deref(), &mut conn, &a).await?;
         let token = ctx.token_for(&a, &tool, "").await?;

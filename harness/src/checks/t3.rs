@@ -165,7 +165,7 @@ impl Stage {
             write,
             other_observable: false,
         };
-        let control = ctx.marker();
+        let control = ctx.marker_for(&stage.caller.tenant.id);
         let write = stage.write.clone();
         let args = stage.arguments(ctx, &write, &control);
         let answer = stage.call(ctx, &write, &write, Value::Object(args)).await?;
@@ -378,6 +378,17 @@ impl Stage {
         };
         let answered = answer.map_or("no answer".into(), Answer::describe);
         let was_refused = answer.is_none_or(refused);
+        let own: Vec<&str> = witness.marker.as_deref().into_iter().collect();
+        let carries = answer
+            .filter(|a| refused(a))
+            .and_then(|a| ctx.refusal_carries(a, &own, &[]));
+        if let Some(a) = answer {
+            ctx.screen(
+                &self.caller.tenant.id,
+                &format!("the answer to {case}"),
+                &super::readback::answer_text(a),
+            );
+        }
         let expected = match expect {
             Expect::RefusedOrScoped => {
                 format!("refused, or acting on {a} only (the caller's tenant) — never on {b}")
@@ -387,7 +398,12 @@ impl Stage {
             }
             Expect::Refused => "refused".to_owned(),
         };
-        let (ok, actual) = if in_other {
+        let (ok, actual) = if let Some(carried) = carries {
+            (
+                false,
+                format!("{answered}, but {carried} — a refusal that discloses data"),
+            )
+        } else if in_other {
             (
                 false,
                 format!(
@@ -507,6 +523,11 @@ pub(super) async fn lists(ctx: &mut Ctx<'_>, side: &mut Side) -> Result<Vec<Valu
                 break answer;
             }
         };
+        ctx.screen(
+            &side.tenant.id,
+            &format!("{}'s {list}", side.tenant.id),
+            &super::readback::answer_text(&answer),
+        );
         if !answer.succeeded() {
             let case = format!("read back {} through {list}", side.tenant.id);
             ctx.must(
@@ -545,7 +566,7 @@ pub async fn tenant_argument_untrusted(ctx: &mut Ctx<'_>) -> CheckResult {
             a.clone(),
         ),
     ] {
-        let m = ctx.marker();
+        let m = ctx.marker_for(&stage.caller.tenant.id);
         let mut args = stage.arguments(ctx, &write, &m);
         args.insert(key.clone(), json!(named));
         let witness = stage.witness(ctx, &write, Some(&m)).await?;
@@ -583,7 +604,7 @@ pub async fn smuggled_id_spellings(ctx: &mut Ctx<'_>) -> CheckResult {
         stage.other.tenant.id.clone(),
     );
     for spelling in variants::smuggled_spellings(&b, &a, &key) {
-        let m = ctx.marker();
+        let m = ctx.marker_for(&stage.caller.tenant.id);
         let args = variants::merged(&stage.arguments(ctx, &write, &m), &spelling.value);
         let witness = stage.witness(ctx, &write, Some(&m)).await?;
         let answer = stage.call(ctx, &write, &write, Value::Object(args)).await?;
@@ -593,7 +614,7 @@ pub async fn smuggled_id_spellings(ctx: &mut Ctx<'_>) -> CheckResult {
             .await?;
     }
     for dup in variants::duplicate_keys(&b, &a, &key) {
-        let m = ctx.marker();
+        let m = ctx.marker_for(&stage.caller.tenant.id);
         let args = Value::Object(stage.arguments(ctx, &write, &m));
         let token = call_token(ctx, &stage.caller.tenant, &write, &write).await?;
         let id = stage.caller.conn.next_id();
@@ -642,7 +663,7 @@ pub async fn schema_enforced(ctx: &mut Ctx<'_>) -> CheckResult {
         .tool(&write)
         .and_then(|s| s.tenant_argument.clone());
     for violation in schema_violations(&schema, tenant_argument.as_deref()) {
-        let m = ctx.marker();
+        let m = ctx.marker_for(&stage.caller.tenant.id);
         let base = stage.arguments(ctx, &write, &m);
         let args = violation.apply(&base, &m);
         let witness = stage.witness(ctx, &write, Some(&m)).await?;

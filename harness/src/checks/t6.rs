@@ -59,8 +59,9 @@ fn owners(ctx: &Ctx<'_>, tool: &str) -> String {
 }
 
 /// The marker for a call of `tool`, when its argument template takes one.
-fn marker_for(ctx: &mut Ctx<'_>, tool: &str) -> Option<String> {
-    ctx.takes_marker(tool).then(|| ctx.marker())
+fn marker_for(ctx: &mut Ctx<'_>, stage: &Stage, tool: &str) -> Option<String> {
+    let caller = stage.caller.tenant.id.clone();
+    ctx.takes_marker(tool).then(|| ctx.marker_for(&caller))
 }
 
 /// The shape of an answer with the tool's name (and the marker) blanked out: what a
@@ -153,7 +154,7 @@ pub async fn unlisted_tool_refused(ctx: &mut Ctx<'_>) -> CheckResult {
 async fn unlisted_case(ctx: &mut Ctx<'_>, stage: &mut Stage, tool: &str) -> CheckResult {
     let a = stage.caller.tenant.id.clone();
     let unknown = format!("{tool}_mcpt_unknown");
-    let marker = marker_for(ctx, tool);
+    let marker = marker_for(ctx, stage, tool);
     let m = marker.clone().unwrap_or_default();
     let args = Value::Object(stage.arguments(ctx, tool, &m));
     let witness = stage.witness(ctx, tool, marker.as_deref()).await?;
@@ -309,7 +310,7 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     let write = stage.write.clone();
 
     // 1. The caller's session has never sent tools/list (the stage does not list).
-    let marker = marker_for(ctx, &forbidden);
+    let marker = marker_for(ctx, &stage, &forbidden);
     let m = marker.clone().unwrap_or_default();
     let args = Value::Object(stage.arguments(ctx, &forbidden, &m));
     let witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
@@ -326,9 +327,9 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
 
     // 2. A batch: an entitled write and the forbidden call in one JSON-RPC array.
     let wait = ctx.target.silence_timeout();
-    let allowed_marker = ctx.marker();
+    let allowed_marker = ctx.marker_for(&a);
     let allowed = prepare(ctx, &mut stage, &write, &allowed_marker).await?;
-    let marker = marker_for(ctx, &forbidden);
+    let marker = marker_for(ctx, &stage, &forbidden);
     let bad = prepare(ctx, &mut stage, &forbidden, marker.as_deref().unwrap_or("")).await?;
     let batch = Value::Array(vec![allowed.frame.clone(), bad.frame.clone()]).to_string();
     let witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
@@ -355,11 +356,11 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     // 3. Pipelined: three frames written back to back before any answer is read. Over
     // HTTP one request carries one message (a body of three lines is one malformed
     // message), so there the three calls go as three POSTs in flight at once.
-    let first_marker = ctx.marker();
+    let first_marker = ctx.marker_for(&a);
     let first = prepare(ctx, &mut stage, &write, &first_marker).await?;
-    let marker = marker_for(ctx, &forbidden);
+    let marker = marker_for(ctx, &stage, &forbidden);
     let bad = prepare(ctx, &mut stage, &forbidden, marker.as_deref().unwrap_or("")).await?;
-    let last_marker = ctx.marker();
+    let last_marker = ctx.marker_for(&a);
     let last = prepare(ctx, &mut stage, &write, &last_marker).await?;
     let witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
     let from = ctx.transcript.frames().len();
@@ -624,7 +625,7 @@ pub async fn name_variants_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     tools.push((stage.write.clone(), format!("{a}'s own write tool")));
     for (tool, why) in tools {
         for variant in variants::tool_name_variants(&tool, &ids) {
-            let marker = marker_for(ctx, &tool);
+            let marker = marker_for(ctx, &stage, &tool);
             let m = marker.clone().unwrap_or_default();
             let args = Value::Object(stage.arguments(ctx, &tool, &m));
             let witness = stage.witness(ctx, &tool, marker.as_deref()).await?;

@@ -387,9 +387,25 @@ pub struct Target {
     /// What one check learnt of the target that others depend on.
     pub probes: std::sync::Mutex<Probes>,
     rate_limits: std::sync::Arc<pace::RateLimits>,
+    /// The run's random seed: markers and interleavings follow from it
+    /// ([`Target::with_seed`] replays a run).
+    pub seed: u64,
+    /// Every marker the run has written, and for which tenant: every read-back is
+    /// searched for other tenants' markers.
+    pub markers: std::sync::Mutex<crate::checks::readback::Registry>,
     /// Tenant id → its next pacing slot, shared by all its connections.
     slots:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>>,
+}
+
+/// A seed for a run that was given none: from the clock, never zero.
+fn fresh_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    // Spread the clock's low bits; keep it printable as a plain decimal.
+    (nanos.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16).max(1)
 }
 
 /// Facts about a target that one check establishes and others depend on, each found
@@ -438,8 +454,16 @@ impl Target {
             scratch,
             probes: Default::default(),
             rate_limits: std::sync::Arc::new(pace::RateLimits::from_limits(&profile_limits)),
+            seed: fresh_seed(),
+            markers: Default::default(),
             slots: Default::default(),
         }
+    }
+
+    /// The same target with the run's random seed `seed` (`--seed`).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
     }
 
     /// The profile's token minter (`None` when it mints nothing).

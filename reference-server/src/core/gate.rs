@@ -12,7 +12,6 @@
 //! wire answer is one of three opaque shapes ([`WireDenial`]).
 
 use super::jws::{self, TokenError};
-use super::mutants::Mutant;
 use super::policy::{CALL_TYP, Policy, Session};
 use super::tools::{Catalogue, ToolDef, ToolKind};
 use serde_json::{Map, Value};
@@ -143,31 +142,32 @@ fn resource_covered(claim: &str, tool: &ToolDef, tenant: &str, args: &Map<String
 }
 
 /// Decides one call. Pure: no I/O, no clock, no allocation on the happy path beyond
-/// decoding the token.
+/// decoding the token. A mutant's holes are asked at each decision point
+/// ([`Holes`](super::mutants::Holes)); without one, this is the policy.
 pub fn check<'a>(
     policy: &'a Policy,
     catalogue: &'a Catalogue,
     ctx: &CallContext<'a>,
 ) -> Result<Authorized<'a>, Denial> {
-    let (tool, folded) = match catalogue.get(ctx.tool) {
-        Some(t) => (t, false),
-        None if policy.is(Mutant::CaseInsensitiveLookup) => (
-            catalogue.get_folded(ctx.tool).ok_or(Denial::UnknownTool)?,
-            true,
+    let holes = policy.holes();
+    let (tool, exact) = match catalogue.get(ctx.tool) {
+        Some(t) => (t, true),
+        None => (
+            holes
+                .lenient_lookup(catalogue, ctx.tool)
+                .ok_or(Denial::UnknownTool)?,
+            false,
         ),
-        None => return Err(Denial::UnknownTool),
     };
     let session_tenant = policy
         .tenant(ctx.session.tenant())
         .ok_or(Denial::NotEntitled)?;
-    // Mutants: list-only filtering has no entitlement check on the call path; the
-    // case-folding lookup only denies the exact names it knows.
-    let gated = !(policy.is(Mutant::ListOnlyFiltering) || folded);
+    let gated = !holes.entitlement_unchecked(exact);
     if gated && !session_tenant.entitled(tool) {
         return Err(Denial::NotEntitled);
     }
 
-    let (tenant, principal) = if policy.is(Mutant::SessionOnlyAuth) {
+    let (tenant, principal) = if holes.call_token_skipped(tool) {
         (session_tenant, ctx.session.principal())
     } else {
         let token = ctx.call_token.ok_or(Denial::MissingToken)?;
@@ -177,7 +177,7 @@ pub fn check<'a>(
         let claimed_tenant = claims.str("tenant").unwrap_or_default();
         let tenant = if claimed_tenant == session_tenant.id {
             session_tenant
-        } else if policy.is(Mutant::TokenTenantUnbound) {
+        } else if holes.token_tenant_unbound() {
             policy
                 .tenant(claimed_tenant)
                 .ok_or(Denial::TokenTenantMismatch)?
@@ -186,8 +186,8 @@ pub fn check<'a>(
         };
         let sub = claims.str("sub").unwrap_or_default();
         let principal = tenant.principal(sub).ok_or(Denial::UnknownPrincipal)?;
-        if !policy.is(Mutant::TokenScopeIgnored) {
-            if claims.str("tool") != Some(ctx.tool) {
+        if !holes.scope_ignored() {
+            if !holes.tool_claim_covers(claims.str("tool"), ctx.tool, tool) {
                 return Err(Denial::OutOfScope("tool"));
             }
             if claims.str("action") != Some(tool.action) {
@@ -204,11 +204,12 @@ pub fn check<'a>(
         (tenant, principal.id.as_str())
     };
 
-    let label = ctx.arguments.get("tenant_id").and_then(Value::as_str);
-    let tenant = match label {
-        Some(l) if policy.is(Mutant::TenantFromArguments) => l,
-        Some(l) if l != tenant.id => return Err(Denial::TenantLabelMismatch),
-        _ => tenant.id.as_str(),
+    let tenant = match holes.tenant_from_arguments(ctx.arguments) {
+        Some(taken) => taken,
+        None => match ctx.arguments.get("tenant_id").and_then(Value::as_str) {
+            Some(label) if label != tenant.id => return Err(Denial::TenantLabelMismatch),
+            _ => tenant.id.as_str(),
+        },
     };
     Ok(Authorized {
         tool,
@@ -217,9 +218,32 @@ pub fn check<'a>(
     })
 }
 
+/// The authority of a call refused for its token, as the `refusal-carries-data`
+/// mutant wrongly takes it: the tool the name resolves to, in the session's tenant —
+/// only for a read the tenant is entitled to; `None` without that mutant.
+pub fn refused_read_for_mutant<'a>(
+    policy: &'a Policy,
+    catalogue: &'a Catalogue,
+    ctx: &CallContext<'a>,
+) -> Option<Authorized<'a>> {
+    if !policy.holes().refusal_carries_data() {
+        return None;
+    }
+    let tool = catalogue.get(ctx.tool).filter(|t| t.read_only)?;
+    let tenant = policy
+        .tenant(ctx.session.tenant())
+        .filter(|t| t.entitled(tool))?;
+    Some(Authorized {
+        tool,
+        tenant: tenant.id.as_str(),
+        principal: ctx.session.principal(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::mutants::Mutant;
     use crate::core::testing::{self as fixtures, AUDIENCE, ISSUER};
     use crate::core::tools;
     use serde_json::json;
@@ -400,6 +424,77 @@ mod tests {
         assert_eq!(
             decide(None, "acme", "ADMIN_EXPORT", Some(&admin), json!({})),
             Err(Denial::UnknownTool)
+        );
+    }
+
+    #[test]
+    fn the_new_mutants_open_exactly_their_hole() {
+        let p = fixtures::policy(None);
+        // A token without a tool claim.
+        let toolless = p.tokens.keys.keys[0]
+            .sign(
+                CALL_TYP,
+                &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "bob", "tenant": "acme",
+                        "action": "notes:read", "resource": "*", "iat": NOW, "exp": NOW + 60}),
+            )
+            .unwrap();
+        assert_eq!(
+            decide(None, "acme", "notes_list", Some(&toolless), json!({})),
+            Err(Denial::OutOfScope("tool"))
+        );
+        assert!(
+            decide(
+                Some(Mutant::MissingToolClaimWildcard),
+                "acme",
+                "notes_list",
+                Some(&toolless),
+                json!({})
+            )
+            .is_ok()
+        );
+        // charge without a token; notes_create still gated.
+        let ungated = Some(Mutant::SecondWriteUngated);
+        assert!(decide(ungated, "acme", "charge", None, json!({})).is_ok());
+        assert_eq!(
+            decide(ungated, "acme", "notes_create", None, json!({})),
+            Err(Denial::MissingToken)
+        );
+        // The normalising dispatcher: the canonical token reaches the foreign tool.
+        let canonical =
+            fixtures::call_token(&p, "ed", "acme", "bob", "admin_export", "admin:export", "*");
+        let fold = Some(Mutant::FoldAfterGate);
+        assert!(decide(fold, "acme", "admin-export", Some(&canonical), json!({})).is_ok());
+        assert!(decide(None, "acme", "admin-export", Some(&canonical), json!({})).is_err());
+        let spelt =
+            fixtures::call_token(&p, "ed", "acme", "bob", "admin-export", "admin:export", "*");
+        assert_eq!(
+            decide(fold, "acme", "admin-export", Some(&spelt), json!({})),
+            Err(Denial::OutOfScope("tool"))
+        );
+        // A tenant_id nested in `meta`.
+        let t = fixtures::call_token(
+            &p,
+            "ed",
+            "acme",
+            "alice",
+            "notes_create",
+            "notes:write",
+            "*",
+        );
+        let nested = json!({"title": "x", "meta": {"tenant_id": "globex"}});
+        assert_eq!(
+            decide(None, "acme", "notes_create", Some(&t), nested.clone()),
+            Ok(("acme".into(), "alice".into()))
+        );
+        assert_eq!(
+            decide(
+                Some(Mutant::NestedTenantArgument),
+                "acme",
+                "notes_create",
+                Some(&t),
+                nested
+            ),
+            Ok(("globex".into(), "alice".into()))
         );
     }
 

@@ -19,7 +19,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gate::{Authorized, CallContext, WireDenial};
 use hmac::{Hmac, KeyInit, Mac};
-use mutants::Mutant;
 use policy::{Policy, Session};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
@@ -179,7 +178,7 @@ impl Core {
         tenant: &'a str,
     ) -> impl Iterator<Item = &'a ToolDef> + 'a {
         let entitled = policy.tenant(tenant);
-        let global = policy.is(Mutant::GlobalToolList);
+        let global = policy.holes().global_tool_list();
         self.catalogue
             .iter()
             .filter(move |t| global || entitled.is_some_and(|e| e.entitled(t)))
@@ -269,6 +268,20 @@ impl Core {
         };
         let authorized = match gate::check(&policy, &self.catalogue, &ctx) {
             Ok(a) => a,
+            Err(denial) if denial.wire() == WireDenial::Unauthorized => {
+                tracing::info!(tenant = session.tenant(), tool = %name.escape_debug(), reason = %denial, "call denied");
+                // The `refusal-carries-data` mutant decorates the refusal with the
+                // refused read's output.
+                return match gate::refused_read_for_mutant(&policy, &self.catalogue, &ctx) {
+                    Some(wrongly) => {
+                        let out = self.run(&wrongly, args);
+                        let mut refusal = ToolResult::error("Unauthorized call");
+                        refusal.structured = out.structured;
+                        Ok(refusal)
+                    }
+                    None => Err(CallError::Unauthorized),
+                };
+            }
             Err(denial) => {
                 tracing::info!(tenant = session.tenant(), tool = %name.escape_debug(), reason = %denial, "call denied");
                 return match denial.wire() {
@@ -281,7 +294,7 @@ impl Core {
             }
         };
         let tool = authorized.tool();
-        if !policy.is(Mutant::SchemaNotEnforced)
+        if !policy.holes().schema_unenforced()
             && let Err(e) = schema::validate_arguments(&tool.input_schema, args)
         {
             return Ok(ToolResult::error(format!(

@@ -3,6 +3,13 @@
 //! `mcp-tenancy-server --mutant NAME` starts the server with exactly one of these; each
 //! stands for a seed mistake and must fail the checks of its property. Off by default;
 //! starting one prints a loud warning.
+//!
+//! Every hole a mutant opens is asked through [`Holes`], at the decision points of the
+//! gate and the core: with no mutant each answer is the correct policy's, so `gate.rs`
+//! reads as the policy itself.
+
+use super::tools::{Catalogue, ToolDef, ToolKind};
+use serde_json::{Map, Value};
 
 /// One deliberate mistake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,6 +23,12 @@ pub enum Mutant {
     SchemaNotEnforced,
     ListOnlyFiltering,
     CaseInsensitiveLookup,
+    FoldAfterGate,
+    NestedTenantArgument,
+    SecondWriteUngated,
+    RefusalCarriesData,
+    MissingToolClaimWildcard,
+    BareIdRouting,
 }
 
 /// Name, seed mistake, property, and what the server does wrong.
@@ -91,6 +104,48 @@ pub const MUTANTS: &[MutantInfo] = &[
         property: "T6.3",
         description: "the gate denies only exact names of other tenants' tools; dispatch folds case",
     },
+    MutantInfo {
+        mutant: Mutant::FoldAfterGate,
+        name: "fold-after-gate",
+        mistake: "6",
+        property: "T6.3",
+        description: "the gate judges the name as sent; the dispatcher then normalises it (trimmed, lower case, `-` `.` `/` and camelCase as `_`) and checks the token against the tool it found",
+    },
+    MutantInfo {
+        mutant: Mutant::NestedTenantArgument,
+        name: "nested-tenant-argument",
+        mistake: "3",
+        property: "T3.4",
+        description: "a tenant_id inside an object-typed argument (notes_create's free-form `meta`) decides which tenant the call acts for",
+    },
+    MutantInfo {
+        mutant: Mutant::SecondWriteUngated,
+        name: "second-write-ungated",
+        mistake: "2",
+        property: "T2.1",
+        description: "the second write tool (`charge`) runs without a call token; the first (`notes_create`) is gated",
+    },
+    MutantInfo {
+        mutant: Mutant::RefusalCarriesData,
+        name: "refusal-carries-data",
+        mistake: "2",
+        property: "T2.1",
+        description: "a read refused for its call token answers `isError` with what the call would have returned",
+    },
+    MutantInfo {
+        mutant: Mutant::MissingToolClaimWildcard,
+        name: "missing-tool-claim-wildcard",
+        mistake: "2",
+        property: "T2.3",
+        description: "a call token without a `tool` claim authorises every tool",
+    },
+    MutantInfo {
+        mutant: Mutant::BareIdRouting,
+        name: "bare-id-routing",
+        mistake: "—",
+        property: "T6.4",
+        description: "over HTTP, pending requests are kept in one table keyed by bare JSON-RPC id across sessions: two sessions with the same id in flight get each other's answers",
+    },
 ];
 
 impl Mutant {
@@ -103,5 +158,153 @@ impl Mutant {
             .iter()
             .find(|m| m.mutant == self)
             .expect("every mutant is listed")
+    }
+}
+
+/// The holes of at most one mutant, asked at each decision point. `Holes(None)` is the
+/// correct policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holes(pub Option<Mutant>);
+
+impl Holes {
+    fn is(self, mutant: Mutant) -> bool {
+        self.0 == Some(mutant)
+    }
+
+    /// The tool a name that is no exact tool name reaches: none (correct), or the one
+    /// a lenient lookup finds (case folded, or the name normalised).
+    pub fn lenient_lookup<'c>(self, catalogue: &'c Catalogue, name: &str) -> Option<&'c ToolDef> {
+        match self.0 {
+            Some(Mutant::CaseInsensitiveLookup) => catalogue.get_folded(name),
+            Some(Mutant::FoldAfterGate) => catalogue.get(&normalised(name)),
+            _ => None,
+        }
+    }
+
+    /// Is the tenant's entitlement left unchecked for this call — `exact`: the name
+    /// as sent is the tool's own? (The lenient lookups deny only exact names.)
+    pub fn entitlement_unchecked(self, exact: bool) -> bool {
+        self.is(Mutant::ListOnlyFiltering) || !exact
+    }
+
+    /// Does `tool` run without a call token?
+    pub fn call_token_skipped(self, tool: &ToolDef) -> bool {
+        self.is(Mutant::SessionOnlyAuth)
+            || (self.is(Mutant::SecondWriteUngated) && tool.kind == ToolKind::Charge)
+    }
+
+    /// Is a token of another tenant taken as acting for that tenant?
+    pub fn token_tenant_unbound(self) -> bool {
+        self.is(Mutant::TokenTenantUnbound)
+    }
+
+    /// Are the token's tool, action and resource ignored?
+    pub fn scope_ignored(self) -> bool {
+        self.is(Mutant::TokenScopeIgnored)
+    }
+
+    /// Does the token's `tool` claim cover a call of `tool` sent as `sent`? Correct:
+    /// it names the tool exactly as sent.
+    pub fn tool_claim_covers(self, claim: Option<&str>, sent: &str, tool: &ToolDef) -> bool {
+        match self.0 {
+            Some(Mutant::MissingToolClaimWildcard) if claim.is_none() => true,
+            Some(Mutant::FoldAfterGate) => claim == Some(tool.name),
+            _ => claim == Some(sent),
+        }
+    }
+
+    /// The tenant a mutant takes from the arguments instead of the verified one.
+    pub fn tenant_from_arguments(self, args: &Map<String, Value>) -> Option<&str> {
+        match self.0 {
+            Some(Mutant::TenantFromArguments) => args.get("tenant_id").and_then(Value::as_str),
+            Some(Mutant::NestedTenantArgument) => args
+                .values()
+                .filter_map(Value::as_object)
+                .find_map(|o| o.get("tenant_id").and_then(Value::as_str)),
+            _ => None,
+        }
+    }
+
+    /// Does a read refused for its token run anyway, to carry its output in the
+    /// refusal?
+    pub fn refusal_carries_data(self) -> bool {
+        self.is(Mutant::RefusalCarriesData)
+    }
+
+    /// Is every registered tool listed to every tenant?
+    pub fn global_tool_list(self) -> bool {
+        self.is(Mutant::GlobalToolList)
+    }
+
+    /// Are arguments left unvalidated?
+    pub fn schema_unenforced(self) -> bool {
+        self.is(Mutant::SchemaNotEnforced)
+    }
+
+    /// Are `alg: none` and any audience accepted?
+    pub fn none_and_any_audience(self) -> bool {
+        self.is(Mutant::AlgNoneNoAudience)
+    }
+
+    /// Are HTTP answers routed by bare JSON-RPC id across sessions?
+    pub fn bare_id_routing(self) -> bool {
+        self.is(Mutant::BareIdRouting)
+    }
+}
+
+/// A tool name as the `fold-after-gate` dispatcher normalises it: trimmed, camelCase
+/// split, lower case, and `-` `.` `/` and spaces as `_`.
+pub fn normalised(name: &str) -> String {
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for c in name.trim().chars() {
+        if c.is_ascii_uppercase() && prev_lower {
+            out.push('_');
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        out.push(match c {
+            '-' | '.' | '/' | ' ' => '_',
+            c => c.to_ascii_lowercase(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_normalising_dispatcher_folds_case_separators_and_camel_case() {
+        for name in [
+            "admin_export",
+            " admin_export ",
+            "ADMIN_EXPORT",
+            "admin-export",
+            "admin.export",
+            "admin/export",
+            "adminExport",
+            "AdminExport",
+        ] {
+            assert_eq!(normalised(name), "admin_export", "{name}");
+        }
+    }
+
+    #[test]
+    fn no_mutant_opens_no_hole() {
+        let holes = Holes(None);
+        let catalogue = Catalogue::new(super::super::tools::catalogue());
+        assert!(holes.lenient_lookup(&catalogue, "ADMIN_EXPORT").is_none());
+        assert!(!holes.entitlement_unchecked(true));
+        let charge = catalogue.get("charge").expect("charge");
+        assert!(!holes.call_token_skipped(charge));
+        assert!(!holes.tool_claim_covers(None, "charge", charge));
+        assert!(holes.tool_claim_covers(Some("charge"), "charge", charge));
+        let args = serde_json::json!({"tenant_id": "globex", "meta": {"tenant_id": "globex"}});
+        assert!(
+            holes
+                .tenant_from_arguments(args.as_object().unwrap())
+                .is_none()
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! so a request sees one consistent policy from start to end.
 
 use super::jws::{KeySet, TokenError, Validation};
-use super::mutants::Mutant;
+use super::mutants::{Holes, Mutant};
 use super::tools::ToolDef;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +79,9 @@ impl Policy {
         self.tenants.iter().find(|t| t.id == id)
     }
 
-    pub fn is(&self, mutant: Mutant) -> bool {
-        self.mutant == Some(mutant)
+    /// The holes this policy's mutant opens (none without one).
+    pub fn holes(&self) -> Holes {
+        Holes(self.mutant)
     }
 
     pub fn validation<'a>(&'a self, typ: &'a str, max_lifetime: Option<u64>) -> Validation<'a> {
@@ -90,7 +91,7 @@ impl Policy {
             audience: &self.tokens.audience,
             skew_secs: self.tokens.skew_secs,
             max_lifetime_secs: max_lifetime,
-            allow_none_and_any_audience: self.is(Mutant::AlgNoneNoAudience),
+            allow_none_and_any_audience: self.holes().none_and_any_audience(),
         }
     }
 

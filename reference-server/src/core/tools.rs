@@ -4,7 +4,8 @@
 //! a tier that entitlements are expressed in. Schemas are closed
 //! (`additionalProperties: false`): an argument the schema does not name is refused.
 //! `tenant_id` is declared on the notes tools on purpose — seed mistake 3 is a schema
-//! that carries the tenant; the server must treat it as an untrusted label.
+//! that carries the tenant; the server must treat it as an untrusted label. So is the
+//! open `meta` object of `notes_create`: a `tenant_id` inside it selects nothing.
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -105,7 +106,11 @@ pub fn catalogue() -> Vec<ToolDef> {
                 "type": "object",
                 "properties": notes_tool_schema(json!({
                     "title": {"type": "string", "minLength": 1, "maxLength": 200},
-                    "body": {"type": "string", "maxLength": 10000}
+                    "body": {"type": "string", "maxLength": 10000},
+                    "meta": {
+                        "type": "object",
+                        "description": "Free-form client metadata (a request id, a trace context). Not stored, and never read for the tenant."
+                    }
                 })),
                 "required": ["title"],
                 "additionalProperties": false

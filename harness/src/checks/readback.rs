@@ -1,0 +1,268 @@
+//! The read-back: how every check proves what a call did, and the run-wide leak
+//! registry that judges everything read back.
+//!
+//! Every marker a check hands out is recorded here with the tenant it was written for
+//! (the tenant of the session that sent it). Every listing read back, and every refusal,
+//! is searched for markers; one written for *another* tenant than the reader's is data
+//! that crossed a tenant boundary, and fails the check that saw it — whatever that
+//! check was about. No observation of a leak ends in a pass.
+
+use crate::client::transcript::RetryKind;
+use crate::client::{Answer, Transcript};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// The first wait before a refused read-back is tried again; doubled each time.
+const READ_BACK_FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest wait between two tries of a read-back.
+const READ_BACK_MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Every marker of the run: which tenant it was written for, and by which check.
+#[derive(Debug, Default)]
+pub struct Registry {
+    markers: BTreeMap<String, Written>,
+}
+
+/// Who wrote a marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub tenant: String,
+    pub check: String,
+}
+
+/// A marker of one tenant found in what another tenant was shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leak {
+    pub marker: String,
+    pub written: Written,
+}
+
+/// The prefix of every marker (`mcpt-T2-1-…`).
+pub const MARKER_PREFIX: &str = "mcpt-";
+
+impl Registry {
+    /// Records `marker` as written for `tenant` by `check`.
+    pub fn record(&mut self, marker: &str, tenant: &str, check: &str) {
+        self.markers.insert(
+            marker.to_owned(),
+            Written {
+                tenant: tenant.to_owned(),
+                check: check.to_owned(),
+            },
+        );
+    }
+
+    /// How many markers the run has handed out.
+    pub fn len(&self) -> usize {
+        self.markers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.markers.is_empty()
+    }
+
+    /// The markers in `text` written for another tenant than `reader`, each once.
+    pub fn foreign_in(&self, text: &str, reader: &str) -> Vec<Leak> {
+        let mut out: Vec<Leak> = Vec::new();
+        for candidate in marker_candidates(text) {
+            if let Some(written) = self.markers.get(candidate)
+                && written.tenant != reader
+                && !out.iter().any(|l| l.marker == candidate)
+            {
+                out.push(Leak {
+                    marker: candidate.to_owned(),
+                    written: written.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Every run of marker characters after [`MARKER_PREFIX`] in `text`: the prefix and
+/// the letters, digits and hyphens that follow. Markers are recognised by a scan, not
+/// by trying each one, so a read-back costs one pass whatever the run has written.
+fn marker_candidates(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices(MARKER_PREFIX).map(move |(at, _)| {
+        let end = text[at + MARKER_PREFIX.len()..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .map_or(text.len(), |n| at + MARKER_PREFIX.len() + n);
+        &text[at..end]
+    })
+}
+
+/// Everything an answer carries, as one text: the parsed message when there is one
+/// (a marker inside an error's `data` counts), else the raw body.
+pub fn answer_text(answer: &Answer) -> String {
+    match &answer.message {
+        Some(m) => m.to_string(),
+        None => answer.raw.clone(),
+    }
+}
+
+/// The leaf strings of `value` long enough to be data rather than vocabulary (at
+/// least `min` characters), each once — what a refusal must not repeat of the result
+/// the refused call would have returned.
+pub fn data_strings(value: &Value, min: usize) -> Vec<String> {
+    fn walk(value: &Value, min: usize, out: &mut Vec<String>) {
+        match value {
+            Value::String(s) => {
+                // A text content that is JSON is searched as its members.
+                if let Ok(inner @ (Value::Object(_) | Value::Array(_))) =
+                    serde_json::from_str::<Value>(s)
+                {
+                    walk(&inner, min, out);
+                } else if s.chars().count() >= min && !out.contains(s) {
+                    out.push(s.clone());
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, min, out)),
+            Value::Object(map) => map.values().for_each(|v| walk(v, min, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(value, min, &mut out);
+    out
+}
+
+/// A refused read-back is tried again with a back-off (a rate limit the profile does
+/// not name, a moment of overload) before the channel is judged.
+pub struct ReadBackRetry {
+    started: Instant,
+    backoff: Duration,
+    budget: Duration,
+}
+
+impl ReadBackRetry {
+    /// Retries within `budget`.
+    pub fn within(budget: Duration) -> Self {
+        Self {
+            started: Instant::now(),
+            backoff: READ_BACK_FIRST_BACKOFF,
+            budget,
+        }
+    }
+
+    /// After `answer` of the read-back through `tool`: `true` (having waited, the retry
+    /// counted) when it was refused and the budget allows another try.
+    pub async fn again(
+        &mut self,
+        transcript: &Transcript,
+        who: &str,
+        tool: &str,
+        answer: &Answer,
+    ) -> bool {
+        if answer.succeeded() || self.started.elapsed() + self.backoff > self.budget {
+            return false;
+        }
+        transcript.count_retry(RetryKind::ReadBack);
+        transcript.note(
+            who,
+            format!(
+                "the read-back through {tool} was refused ({}): again in {} ms",
+                answer.describe(),
+                self.backoff.as_millis()
+            ),
+        );
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(READ_BACK_MAX_BACKOFF);
+        true
+    }
+
+    pub fn elapsed_ms(&self) -> u128 {
+        self.started.elapsed().as_millis()
+    }
+}
+
+/// What a read-back found after a call that had to have no effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effect {
+    /// The tenant whose lists show it.
+    pub tenant: String,
+    pub what: Seen,
+}
+
+/// What one tenant's read-back showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// The call's marker, in one of the tenant's list tools.
+    Marker { marker: String, tool: String },
+    /// A list tool's result changed (a write without a marker).
+    Changed { tool: String },
+    /// The tenant could not be read back: nothing is disproved.
+    NoReadBack(String),
+}
+
+impl std::fmt::Display for Effect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.what {
+            Seen::Marker { marker, tool } => {
+                write!(f, "{marker:?} appears in {}'s {tool}", self.tenant)
+            }
+            Seen::Changed { tool } => write!(f, "{}'s {tool} changed", self.tenant),
+            Seen::NoReadBack(why) => write!(f, "no read-back of {} possible: {why}", self.tenant),
+        }
+    }
+}
+
+/// `effects` as one line for a report.
+pub fn describe_effects(effects: &[Effect]) -> String {
+    effects
+        .iter()
+        .map(Effect::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn markers_of_other_tenants_are_found_once_and_the_readers_own_are_not() {
+        let mut r = Registry::default();
+        r.record("mcpt-T2-1-00000000abcd", "acme", "T2.1");
+        r.record("mcpt-T3-1-0000000000ef", "globex", "T3.1");
+        let listing = json!({"notes": [
+            {"title": "mcpt-T2-1-00000000abcd"},
+            {"title": "mcpt-T2-1-00000000abcd again"},
+            {"title": "mcpt-T3-1-0000000000ef"},
+            {"title": "mcpt-T9-9-unknown"}
+        ]})
+        .to_string();
+        let seen_by_globex = r.foreign_in(&listing, "globex");
+        assert_eq!(seen_by_globex.len(), 1);
+        assert_eq!(seen_by_globex[0].marker, "mcpt-T2-1-00000000abcd");
+        assert_eq!(seen_by_globex[0].written.tenant, "acme");
+        assert_eq!(r.foreign_in(&listing, "acme").len(), 1);
+        assert_eq!(r.foreign_in(&listing, "initech").len(), 2);
+    }
+
+    #[test]
+    fn a_marker_inside_escaped_json_text_is_found() {
+        let mut r = Registry::default();
+        r.record("mcpt-T2-1-00000000abcd", "acme", "T2.1");
+        let text = json!({"content": [{"type": "text",
+            "text": json!({"title": "mcpt-T2-1-00000000abcd"}).to_string()}]})
+        .to_string();
+        assert_eq!(r.foreign_in(&text, "globex").len(), 1);
+        // A longer token that merely starts like a marker is another marker.
+        assert!(
+            r.foreign_in("mcpt-T2-1-00000000abcdff", "globex")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn data_strings_are_long_leaves_including_json_text() {
+        let v = json!({"content": [{"type": "text", "text": "{\"id\":\"n-0123456789ab\",\"t\":\"x\"}"}],
+                       "structuredContent": {"notes": [{"id": "n-0123456789ab", "title": "mcpt-x-123456"}]}});
+        assert_eq!(
+            data_strings(&v, 12),
+            vec!["n-0123456789ab".to_owned(), "mcpt-x-123456".to_owned()]
+        );
+    }
+}
