@@ -274,7 +274,7 @@ impl AsyncCase<Smuggled> for SmuggledCase {
         let target = ctx.target;
         let c = cast(target);
         let fields = s.fields(&c.other.id, &c.tenant_key);
-        let marker = ctx.marker();
+        let marker = ctx.marker_for(&c.caller.id);
         let args = match ctx.arguments(&c.write, &marker, "", &c.caller.id) {
             Value::Object(base) => variants::merged(&base, &fields),
             _ => fields.clone(),
@@ -373,7 +373,7 @@ impl AsyncCase<NameVariant> for NameCase {
         let tool = if v.foreign { &c.foreign } else { &c.write };
         let name = v.name(tool);
         prop_assume!(&name != tool, "the unchanged name");
-        let marker = ctx.marker();
+        let marker = ctx.marker_for(&c.caller.id);
         let args = ctx.arguments(tool, &marker, "", &c.caller.id);
         let mut conn = ctx.session(&c.caller).await.map_err(abort)?;
         let answer = call(ctx, &mut conn, &c.caller, &name, tool, args).await?;
@@ -438,7 +438,7 @@ impl AsyncCase<Vec<Step>> for InterleavingCase {
         for step in steps {
             match step {
                 Step::Write(i) => {
-                    let marker = ctx.marker();
+                    let marker = ctx.marker_for(&tenants[i].id);
                     let args = ctx.arguments(&c.write, &marker, "", &tenants[i].id);
                     let answer =
                         call(ctx, &mut conns[i], &tenants[i], &c.write, &c.write, args).await?;
