@@ -726,9 +726,28 @@ pub fn tool_name_variants(name: &str, tenants: &[&str]) -> Vec<Variant<String>> 
             .map(|(label, v)| Variant::new(label, v)),
     );
     if name.contains('_') {
+        // Separator aliases: what a dispatcher that normalises names folds to `_`.
+        let words: Vec<&str> = name.split('_').filter(|w| !w.is_empty()).collect();
+        let title = |w: &str| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        };
+        if let Some((first, rest)) = words.split_first() {
+            let camel: String = std::iter::once(first.to_string())
+                .chain(rest.iter().map(|w| title(w)))
+                .collect();
+            out.push(Variant::new("camelCase", camel));
+            out.push(Variant::new(
+                "PascalCase",
+                words.iter().map(|w| title(w)).collect::<String>(),
+            ));
+        }
         for (label, sep) in [
             ("hyphen for underscore", "-"),
             ("dot for underscore", "."),
+            ("slash for underscore", "/"),
             ("space for underscore", " "),
             ("no underscore", ""),
             ("fullwidth low line for underscore", "\u{ff3f}"),

@@ -281,6 +281,24 @@ impl Stage {
             .await?)
     }
 
+    /// Calls `name` as the caller with a call token naming `token_name` (the name as
+    /// sent, or the tool it spells), with the action and resource of `canonical`.
+    pub async fn call_named(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        name: &str,
+        token_name: &str,
+        canonical: &str,
+        arguments: Value,
+    ) -> Result<Answer, Abort> {
+        let token = call_token(ctx, &self.caller.tenant, token_name, canonical).await?;
+        Ok(self
+            .caller
+            .conn
+            .call_tool_as(name, canonical, arguments, token.as_deref())
+            .await?)
+    }
+
     /// Sends `text` as one raw frame on the caller's session, waiting up to `wait`,
     /// with `headers` over HTTP (the call's per-tool headers and a call token that
     /// travels in a header; see [`Stage::frame`]).

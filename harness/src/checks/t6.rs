@@ -19,9 +19,6 @@ use crate::variants::{self, visible};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// At most this many foreign tools are called per caller (T6.1).
-const MAX_FOREIGN_TOOLS: usize = 4;
-
 /// How long the pipelined and batched cases read the connection between looks at what
 /// has arrived (up to the profile's silence timeout in all).
 const POLL: Duration = Duration::from_millis(100);
@@ -116,9 +113,8 @@ fn shape(answer: &Answer, name: &str, marker: Option<&str>) -> Value {
 /// tool, with no effect — for every tenant as the caller.
 pub async fn unlisted_tool_refused(ctx: &mut Ctx<'_>) -> CheckResult {
     let (mut callers, mut control_failed) = (0, false);
-    for tenant in ctx.tenants() {
-        let foreign = foreign_tools(ctx, &tenant);
-        if foreign.is_empty() {
+    for tenant in ctx.acting_tenants() {
+        if foreign_tools(ctx, &tenant).is_empty() {
             continue;
         }
         let mut stage = match Stage::open(ctx, false, Some(&tenant.id)).await {
@@ -134,7 +130,7 @@ pub async fn unlisted_tool_refused(ctx: &mut Ctx<'_>) -> CheckResult {
             Err(e) => return Err(e),
         };
         callers += 1;
-        for tool in foreign.into_iter().take(MAX_FOREIGN_TOOLS) {
+        for tool in covered_foreign(ctx, &tenant) {
             unlisted_case(ctx, &mut stage, &tool).await?;
         }
         stage.close().await;
@@ -608,40 +604,100 @@ async fn judge_path(
 
 /// T6.3: no spelling of a tool name reaches a tool the gate would refuse by its exact
 /// name — neither another tenant's tool nor (through a lookup that folds names) the
-/// caller's own write tool.
+/// caller's own write tool. Every acting tenant calls every tool it lacks, each
+/// spelling twice: with a call token naming the spelling, and with one naming the
+/// tool itself (a dispatcher that normalises the name after the gate checks the token
+/// against the tool it found).
 pub async fn name_variants_gated(ctx: &mut Ctx<'_>) -> CheckResult {
-    let mut stage = Stage::open(ctx, false, None).await?;
-    let a = stage.caller.tenant.id.clone();
     let tenant_ids: Vec<String> = ctx.tenants().into_iter().map(|t| t.id).collect();
     let ids: Vec<&str> = tenant_ids.iter().map(String::as_str).collect();
-    let mut tools: Vec<(String, String)> = foreign_tools(ctx, &stage.caller.tenant)
-        .into_iter()
-        .take(1)
-        .map(|t| {
-            let why = format!("a tool of {} only", owners(ctx, &t));
-            (t, why)
-        })
-        .collect();
-    tools.push((stage.write.clone(), format!("{a}'s own write tool")));
-    for (tool, why) in tools {
-        for variant in variants::tool_name_variants(&tool, &ids) {
-            let marker = marker_for(ctx, &stage, &tool);
-            let m = marker.clone().unwrap_or_default();
-            let args = Value::Object(stage.arguments(ctx, &tool, &m));
-            let witness = stage.witness(ctx, &tool, marker.as_deref()).await?;
-            let answer = stage.call(ctx, &variant.value, &tool, args).await?;
-            let case = format!(
-                "{tool} ({why}) spelt {:?}: {}",
-                visible(&variant.value),
-                variant.label
-            );
-            stage
-                .judge(ctx, &case, Some(&answer), &witness, Expect::Refused)
-                .await?;
+    let (mut callers, mut control_failed) = (0, false);
+    for tenant in ctx.acting_tenants() {
+        let mut stage = match Stage::open(ctx, false, Some(&tenant.id)).await {
+            Ok(stage) => stage,
+            Err(Abort::Skip(_)) => continue,
+            Err(Abort::ControlFailed) => {
+                control_failed = true;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        callers += 1;
+        let a = stage.caller.tenant.id.clone();
+        let mut tools: Vec<(String, String, bool)> = covered_foreign(ctx, &tenant)
+            .into_iter()
+            .map(|t| {
+                let why = format!("a tool of {} only", owners(ctx, &t));
+                (t, why, true)
+            })
+            .collect();
+        tools.push((stage.write.clone(), format!("{a}'s own write tool"), false));
+        for (tool, why, foreign) in tools {
+            for variant in variants::tool_name_variants(&tool, &ids) {
+                let mut token_names = vec![variant.value.clone()];
+                // The canonical name's token matters only where a foreign tool could be
+                // reached: the caller may call its own tool by that token anyway.
+                if foreign && ctx.tokens_placed() {
+                    token_names.push(tool.clone());
+                }
+                for token_name in token_names {
+                    let marker = marker_for(ctx, &stage, &tool);
+                    let m = marker.clone().unwrap_or_default();
+                    let args = Value::Object(stage.arguments(ctx, &tool, &m));
+                    let witness = stage.witness(ctx, &tool, marker.as_deref()).await?;
+                    let answer = stage
+                        .call_named(ctx, &variant.value, &token_name, &tool, args)
+                        .await?;
+                    let token = if !ctx.tokens_placed() {
+                        String::new()
+                    } else if token_name == tool {
+                        format!(", token naming {tool}")
+                    } else {
+                        ", token naming the spelling".to_owned()
+                    };
+                    let case = format!(
+                        "{a} calls {tool} ({why}) spelt {:?}: {}{token}",
+                        visible(&variant.value),
+                        variant.label
+                    );
+                    stage
+                        .judge(ctx, &case, Some(&answer), &witness, Expect::Refused)
+                        .await?;
+                }
+            }
         }
+        stage.close().await;
     }
-    stage.close().await;
+    if control_failed {
+        return Err(Abort::ControlFailed);
+    }
+    if callers == 0 {
+        return Err(Abort::Skip(
+            "no tenant has a write and a list tool to prove effects with (the profile's [tools.X] roles)".into(),
+        ));
+    }
     Ok(())
+}
+
+/// The tools `tenant` lacks that other tenants have, capped by the profile's
+/// `[coverage] max_tools_per_role` (what the cap leaves out is reported).
+fn covered_foreign(ctx: &mut Ctx<'_>, tenant: &Tenant) -> Vec<String> {
+    let mut all = foreign_tools(ctx, tenant);
+    if let Some(cap) = ctx.target.profile.coverage.max_tools_per_role
+        && all.len() > cap
+    {
+        let left: Vec<String> = all.split_off(cap);
+        ctx.observe(
+            &format!("coverage: foreign tools for {} left out", tenant.id),
+            crate::model::Outcome::Skip,
+            "every tool another tenant has is tried",
+            format!(
+                "left out by the profile's [coverage] cap: {}",
+                left.join(", ")
+            ),
+        );
+    }
+    all
 }
 
 #[cfg(test)]
