@@ -781,9 +781,129 @@ pub fn tool_name_variants(name: &str, tenants: &[&str]) -> Vec<Variant<String>> 
     dedupe(out, |v| v != name)
 }
 
+/// Names under which servers commonly take context objects from the arguments.
+pub const ENVELOPE_NAMES: &[&str] = &[
+    "meta", "context", "options", "auth", "_meta", "metadata", "tenant", "scope",
+];
+
+/// Places `{key: victim}` everywhere in a tool's arguments that its `inputSchema`
+/// leaves room for something nested (T3.4): under every object-typed or untyped
+/// property, as the one element of every array whose items are objects (or open), and
+/// under the usual envelope names. The victim's id under the tool's own top-level
+/// tenant key is T3.1's and T3.2's business, not this.
+pub fn nested_placements(schema: &Value, key: &str, victim: &str) -> Vec<Variant<Fields>> {
+    let inner = one(key, json!(victim));
+    let mut out = Vec::new();
+    let opens = |s: &Value| {
+        s.get("type").is_none_or(|t| {
+            t == "object"
+                || t.as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == "object"))
+        }) && s.get("enum").is_none()
+            && s.get("const").is_none()
+    };
+    let properties = schema.get("properties").and_then(Value::as_object);
+    for (name, prop) in properties.into_iter().flatten() {
+        if name == key {
+            continue;
+        }
+        if prop.get("type").is_some_and(|t| t == "array") {
+            let items = prop.get("items").unwrap_or(&Value::Null);
+            if items.is_null() || opens(items) {
+                out.push(Variant::new(
+                    format!("in an object of the array {name:?}"),
+                    one(name, json!([Value::Object(inner.clone())])),
+                ));
+            }
+        } else if opens(prop) {
+            out.push(Variant::new(
+                format!("nested in the open property {name:?}"),
+                one(name, Value::Object(inner.clone())),
+            ));
+        }
+    }
+    for name in ENVELOPE_NAMES {
+        if properties.is_some_and(|p| p.contains_key(*name)) {
+            continue;
+        }
+        out.push(Variant::new(
+            format!("nested in an envelope {name:?} the schema does not name"),
+            one(name, Value::Object(inner.clone())),
+        ));
+    }
+    out
+}
+
+/// Members of `params._meta` a server might read the tenant from (T3.4).
+pub fn meta_placements(key: &str, victim: &str) -> Vec<Variant<Fields>> {
+    let mut keys = vec![key.to_owned()];
+    for k in [
+        "tenant_id",
+        "tenantId",
+        "tenant",
+        "org_id",
+        "organization",
+        "x-tenant-id",
+    ] {
+        if !keys.iter().any(|x| x == k) {
+            keys.push(k.to_owned());
+        }
+    }
+    keys.into_iter()
+        .map(|k| Variant::new(format!("params._meta.{k}"), one(&k, json!(victim))))
+        .collect()
+}
+
+/// HTTP request headers a server (or a proxy in front of it) might take the tenant
+/// from (T3.4).
+pub const TENANT_HEADERS: &[&str] = &[
+    "X-Tenant-Id",
+    "X-Tenant",
+    "Tenant-Id",
+    "X-Org-Id",
+    "X-Organization-Id",
+    "X-Account-Id",
+    "X-Customer-Id",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_placements_follow_the_schema() {
+        let schema = json!({"type": "object", "properties": {
+            "tenant_id": {"type": "string"},
+            "title": {"type": "string"},
+            "meta": {"type": "object"},
+            "anything": {},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "items": {"type": "array", "items": {"type": "object"}},
+            "kind": {"enum": ["a", "b"]}
+        }});
+        let p = nested_placements(&schema, "tenant_id", "globex");
+        let got: Vec<Value> = p.iter().map(|v| Value::Object(v.value.clone())).collect();
+        assert!(got.contains(&json!({"meta": {"tenant_id": "globex"}})));
+        assert!(got.contains(&json!({"anything": {"tenant_id": "globex"}})));
+        assert!(got.contains(&json!({"items": [{"tenant_id": "globex"}]})));
+        assert!(got.contains(&json!({"context": {"tenant_id": "globex"}})));
+        // Not the top-level key, not strings, not enums; `meta` once.
+        for v in &got {
+            let o = v.as_object().unwrap();
+            assert!(!o.contains_key("tenant_id") && !o.contains_key("title"));
+            assert!(!o.contains_key("tags") && !o.contains_key("kind"));
+        }
+        assert_eq!(got.iter().filter(|v| v.get("meta").is_some()).count(), 1);
+        let labels: HashSet<&str> = p.iter().map(|v| v.label.as_str()).collect();
+        assert_eq!(labels.len(), p.len());
+    }
+
+    #[test]
+    fn meta_placements_start_with_the_profiles_key() {
+        let m = meta_placements("org", "globex");
+        assert_eq!(m[0].value, one("org", json!("globex")));
+        assert!(m.iter().any(|v| v.value.contains_key("tenant_id")));
+    }
 
     fn values(fields: &[Variant<Fields>], key: &str) -> Vec<Value> {
         fields

@@ -972,6 +972,9 @@ pub const RUNNERS: &[(&str, Runner)] = &[
     ("T3.1", |ctx| Box::pin(t3::tenant_argument_untrusted(ctx))),
     ("T3.2", |ctx| Box::pin(t3::smuggled_id_spellings(ctx))),
     ("T3.3", |ctx| Box::pin(t3::schema_enforced(ctx))),
+    ("T3.4", |ctx| {
+        Box::pin(t3::nothing_else_selects_the_tenant(ctx))
+    }),
     ("T6.1", |ctx| Box::pin(t6::unlisted_tool_refused(ctx))),
     ("T6.2", |ctx| Box::pin(t6::every_path_gated(ctx))),
     ("T6.3", |ctx| Box::pin(t6::name_variants_gated(ctx))),

@@ -932,3 +932,175 @@ mod tests {
         );
     }
 }
+
+/// The listed `inputSchema` of `tool`, as `tenant` sees it (an empty schema when the
+/// listing does not show the tool).
+async fn listed_schema(
+    ctx: &mut Ctx<'_>,
+    tenant: &Tenant,
+    tools: &[String],
+) -> Result<Vec<Value>, Abort> {
+    let mut conn = ctx.session(tenant).await?;
+    let listing = conn.list_all_tools().await?;
+    conn.close().await;
+    Ok(tools
+        .iter()
+        .map(|name| {
+            listing
+                .tools
+                .iter()
+                .find(|t| t.get("name").and_then(Value::as_str) == Some(name))
+                .and_then(|t| t.get("inputSchema"))
+                .cloned()
+                .unwrap_or_else(|| json!({}))
+        })
+        .collect())
+}
+
+/// Where a T3.4 case puts the victim's id.
+enum Placement {
+    /// Merged into the arguments.
+    Arguments(Map<String, Value>),
+    /// Merged into `params._meta`.
+    Meta(Map<String, Value>),
+    /// An HTTP request header.
+    Header(String),
+}
+
+/// Every T3.4 placement of `victim` for a tool with `schema`, labelled.
+fn placements(schema: &Value, key: &str, victim: &str, http: bool) -> Vec<(String, Placement)> {
+    let mut out: Vec<(String, Placement)> = variants::nested_placements(schema, key, victim)
+        .into_iter()
+        .map(|v| (v.label, Placement::Arguments(v.value)))
+        .collect();
+    out.extend(
+        variants::meta_placements(key, victim)
+            .into_iter()
+            .map(|v| (v.label, Placement::Meta(v.value))),
+    );
+    if http {
+        out.extend(variants::TENANT_HEADERS.iter().map(|h| {
+            (
+                format!("HTTP header {h}"),
+                Placement::Header((*h).to_owned()),
+            )
+        }));
+    }
+    out
+}
+
+/// Sends a call of `tool` as the caller with `marker` in its arguments and the
+/// victim's id placed by `placement`.
+async fn call_placed(
+    ctx: &mut Ctx<'_>,
+    stage: &mut Stage,
+    tool: &str,
+    marker: &str,
+    victim: &str,
+    placement: &Placement,
+) -> Result<Answer, Abort> {
+    let mut args = stage.arguments(ctx, tool, marker);
+    if let Placement::Arguments(fields) = placement {
+        args = variants::merged(&args, fields);
+    }
+    let token = call_token(ctx, &stage.caller.tenant, tool, tool).await?;
+    let id = stage.caller.conn.next_id();
+    let (mut frame, mut headers) = stage.frame(id, tool, Value::Object(args), token.as_deref());
+    match placement {
+        Placement::Arguments(_) => {}
+        Placement::Meta(fields) => {
+            let params = &mut frame["params"];
+            if !params.get("_meta").is_some_and(Value::is_object) {
+                params["_meta"] = json!({});
+            }
+            if let Some(meta) = params["_meta"].as_object_mut() {
+                meta.extend(fields.clone());
+            }
+        }
+        Placement::Header(name) => headers.push((name.clone(), victim.to_owned())),
+    }
+    let wait = ctx.target.request_timeout();
+    Ok(stage.send_raw(&frame.to_string(), &headers, wait).await?)
+}
+
+/// T3.4: nothing else the client supplies selects the tenant — not an object nested
+/// where the tool's listed `inputSchema` leaves room (or under the usual envelope
+/// names), not `params._meta` members, not HTTP headers. The caller's write tool is
+/// judged by its effects (acting on the caller only, or refused); each of its list
+/// tools by what it returns: nothing of the other tenant, whose own write is made
+/// first so that a read of the wrong tenant shows.
+pub async fn nothing_else_selects_the_tenant(ctx: &mut Ctx<'_>) -> CheckResult {
+    let mut stage = Stage::open(ctx, false, None).await?;
+    let write = stage.write.clone();
+    let key = tenant_key(ctx, &write);
+    let (a, b) = (
+        stage.caller.tenant.id.clone(),
+        stage.other.tenant.id.clone(),
+    );
+    let http = stage.caller.conn.http().is_some();
+    let mut tools = vec![write.clone()];
+    tools.extend(stage.caller.lists.clone());
+    let caller = stage.caller.tenant.clone();
+    let schemas = listed_schema(ctx, &caller, &tools).await?;
+    for (label, placement) in placements(&schemas[0], &key, &b, http) {
+        let m = ctx.marker_for(&a);
+        let witness = stage.witness(ctx, &write, Some(&m)).await?;
+        let answer = call_placed(ctx, &mut stage, &write, &m, &b, &placement).await?;
+        stage
+            .judge(
+                ctx,
+                &format!("{write}: {b}'s id {label}"),
+                Some(&answer),
+                &witness,
+                Expect::RefusedOrScoped,
+            )
+            .await?;
+    }
+    // The other tenant's own data, for a misdirected read to show.
+    let other = stage.other.tenant.clone();
+    if other.entitled(&write) && other.principal_for(&write).is_some() {
+        let m = ctx.marker_for(&b);
+        let args = Value::Object(tool_arguments(ctx, &write, &b, &m));
+        let token = call_token(ctx, &other, &write, &write).await?;
+        stage
+            .other
+            .conn
+            .call_tool(&write, args, token.as_deref())
+            .await?;
+    }
+    for (list, schema) in tools.iter().zip(&schemas).skip(1) {
+        for (label, placement) in placements(schema, &key, &b, http) {
+            let case = format!("{list}: {b}'s id {label}");
+            if !stage.other_observable {
+                ctx.observe(
+                    &case,
+                    Outcome::Skip,
+                    format!("answers with {a}'s data only"),
+                    format!("{b}'s writes cannot be observed from {a}'s session on this target (sessions share no state), so a read of {b} could not be told apart"),
+                );
+                continue;
+            }
+            let answer = call_placed(ctx, &mut stage, list, "", &b, &placement).await?;
+            let leaked = ctx.screen(
+                &a,
+                &format!("the answer to {case}"),
+                &super::readback::answer_text(&answer),
+            );
+            ctx.must(
+                &case,
+                !leaked,
+                format!("refused, or answered with {a}'s data only"),
+                if leaked {
+                    format!(
+                        "{} — it carries {b}'s data (see the leak above)",
+                        answer.describe()
+                    )
+                } else {
+                    format!("{}; nothing of {b}'s in it", answer.describe())
+                },
+            );
+        }
+    }
+    stage.close().await;
+    Ok(())
+}
