@@ -878,61 +878,6 @@ fn schema_violations(schema: &Value, tenant_argument: Option<&str>) -> Vec<Viola
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn violation_values_carry_the_marker() {
-        assert_eq!(
-            with_marker(&json!({"a": [MARK, 1], "b": "x{marker}y"}), "m1"),
-            json!({"a": ["m1", 1], "b": "xm1y"})
-        );
-    }
-
-    #[test]
-    fn violations_cover_the_notes_schema() {
-        let schema = json!({
-            "type": "object",
-            "properties": {
-                "tenant_id": {"type": "string", "maxLength": 128},
-                "title": {"type": "string", "minLength": 1, "maxLength": 200},
-                "body": {"type": "string", "maxLength": 10000}
-            },
-            "required": ["title"],
-            "additionalProperties": false
-        });
-        let v = schema_violations(&schema, Some("tenant_id"));
-        let labels: Vec<&str> = v.iter().map(|v| v.label.as_str()).collect();
-        assert!(labels.contains(&"title: wrong type (schema says string)"));
-        assert!(labels.contains(&"required property title missing"));
-        assert!(labels.contains(&"an extra property (additionalProperties is false)"));
-        assert!(!labels.iter().any(|l| l.starts_with("tenant_id")));
-        let base = json!({"title": "m"}).as_object().cloned().unwrap();
-        let long = v.iter().find(|v| v.label.starts_with("title: 2")).unwrap();
-        let args = long.apply(&base, "mk");
-        let title = args["title"].as_str().unwrap();
-        assert!(title.starts_with("mk") && title.len() == 2 + 201);
-        let missing = v.iter().find(|v| v.label.contains("missing")).unwrap();
-        assert_eq!(missing.apply(&base, "mk"), json!({}));
-        let wrong = v
-            .iter()
-            .find(|v| v.label.starts_with("title: wrong"))
-            .unwrap();
-        assert_eq!(wrong.apply(&base, "mk"), json!({"title": ["mk"]}));
-    }
-
-    #[test]
-    fn wrong_types_avoid_every_allowed_type() {
-        assert_eq!(wrong_type(&["array"]), Some(json!({"value": MARK})));
-        assert_eq!(wrong_type(&["string"]), Some(json!([MARK])));
-        assert_eq!(
-            wrong_type(&["number", "array", "object"]),
-            Some(json!(true))
-        );
-    }
-}
-
 /// The listed `inputSchema` of `tool`, as `tenant` sees it (an empty schema when the
 /// listing does not show the tool).
 async fn listed_schema(
@@ -1103,4 +1048,59 @@ pub async fn nothing_else_selects_the_tenant(ctx: &mut Ctx<'_>) -> CheckResult {
     }
     stage.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violation_values_carry_the_marker() {
+        assert_eq!(
+            with_marker(&json!({"a": [MARK, 1], "b": "x{marker}y"}), "m1"),
+            json!({"a": ["m1", 1], "b": "xm1y"})
+        );
+    }
+
+    #[test]
+    fn violations_cover_the_notes_schema() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "tenant_id": {"type": "string", "maxLength": 128},
+                "title": {"type": "string", "minLength": 1, "maxLength": 200},
+                "body": {"type": "string", "maxLength": 10000}
+            },
+            "required": ["title"],
+            "additionalProperties": false
+        });
+        let v = schema_violations(&schema, Some("tenant_id"));
+        let labels: Vec<&str> = v.iter().map(|v| v.label.as_str()).collect();
+        assert!(labels.contains(&"title: wrong type (schema says string)"));
+        assert!(labels.contains(&"required property title missing"));
+        assert!(labels.contains(&"an extra property (additionalProperties is false)"));
+        assert!(!labels.iter().any(|l| l.starts_with("tenant_id")));
+        let base = json!({"title": "m"}).as_object().cloned().unwrap();
+        let long = v.iter().find(|v| v.label.starts_with("title: 2")).unwrap();
+        let args = long.apply(&base, "mk");
+        let title = args["title"].as_str().unwrap();
+        assert!(title.starts_with("mk") && title.len() == 2 + 201);
+        let missing = v.iter().find(|v| v.label.contains("missing")).unwrap();
+        assert_eq!(missing.apply(&base, "mk"), json!({}));
+        let wrong = v
+            .iter()
+            .find(|v| v.label.starts_with("title: wrong"))
+            .unwrap();
+        assert_eq!(wrong.apply(&base, "mk"), json!({"title": ["mk"]}));
+    }
+
+    #[test]
+    fn wrong_types_avoid_every_allowed_type() {
+        assert_eq!(wrong_type(&["array"]), Some(json!({"value": MARK})));
+        assert_eq!(wrong_type(&["string"]), Some(json!([MARK])));
+        assert_eq!(
+            wrong_type(&["number", "array", "object"]),
+            Some(json!(true))
+        );
+    }
 }
