@@ -48,6 +48,7 @@ pub async fn draft(
             cwd: None,
             env: env.iter().cloned().collect(),
             url,
+            multiplexes_sessions: false,
             headers: BTreeMap::new(),
             ready_timeout_ms: 20_000,
             stop_grace_ms: 3_000,

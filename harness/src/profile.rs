@@ -158,6 +158,11 @@ pub struct Target {
     /// SIGTERM before it is killed.
     #[serde(default = "default_stop_grace_ms")]
     pub stop_grace_ms: u64,
+    /// stdio: do this target's connections reach one shared process (a stdio wrapper
+    /// in front of a shared server), so that answers could cross between them? Only
+    /// then does T6.4 run over stdio.
+    #[serde(default)]
+    pub multiplexes_sessions: bool,
 }
 
 fn default_stop_grace_ms() -> u64 {

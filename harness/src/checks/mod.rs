@@ -978,6 +978,7 @@ pub const RUNNERS: &[(&str, Runner)] = &[
     ("T6.1", |ctx| Box::pin(t6::unlisted_tool_refused(ctx))),
     ("T6.2", |ctx| Box::pin(t6::every_path_gated(ctx))),
     ("T6.3", |ctx| Box::pin(t6::name_variants_gated(ctx))),
+    ("T6.4", |ctx| Box::pin(t6::answers_reach_their_session(ctx))),
 ];
 
 /// The body of check `id`, if this version of the harness implements it.

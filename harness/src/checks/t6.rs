@@ -700,6 +700,225 @@ fn covered_foreign(ctx: &mut Ctx<'_>, tenant: &Tenant) -> Vec<String> {
     all
 }
 
+/// Rounds of T6.4: in each, every session has a request with the same id in flight.
+const ROUTING_ROUNDS: usize = 12;
+
+/// The request id of T6.4's round `round`: integers and strings in turn.
+fn routing_id(round: usize) -> Value {
+    if round % 2 == 0 {
+        json!(7_000 + round)
+    } else {
+        json!(format!("mcpt-request-{round}"))
+    }
+}
+
+/// Polls every future of `futures` until all are done (the sessions' requests in
+/// flight at the same moment), keeping their order.
+async fn all_at_once<'f, T>(
+    futures: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'f>>>,
+) -> Vec<T> {
+    let mut futures: Vec<_> = futures.into_iter().map(Some).collect();
+    let mut out: Vec<Option<T>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, done) in futures.iter_mut().zip(out.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        *done = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// One session of T6.4: its tenant, the list tool it reads, its own marker.
+struct Reader {
+    tenant: Tenant,
+    conn: Conn,
+    list: String,
+    marker: String,
+}
+
+/// T6.4: every answer reaches only the session that asked. Each tenant writes its own
+/// marker; then, round after round, every tenant's session reads its list with the
+/// *same* JSON-RPC id (integers and strings in turn), all requests in flight at once.
+/// Each answer must carry that id, the session's own marker, and nothing another
+/// tenant wrote (a pending-request table keyed by the bare id, shared across
+/// sessions, hands one tenant's answer to another).
+pub async fn answers_reach_their_session(ctx: &mut Ctx<'_>) -> CheckResult {
+    if ctx.target.transport() == crate::profile::Transport::Stdio
+        && !ctx.target.profile.target.multiplexes_sessions
+    {
+        return Err(Abort::Skip(
+            "over stdio each connection is its own process, so no answer can reach another session; set [target] multiplexes_sessions = true if the stdio command fronts one shared server".into(),
+        ));
+    }
+    let mut readers: Vec<Reader> = Vec::new();
+    for tenant in ctx.acting_tenants() {
+        let Some(write) = ctx
+            .shared_tools(crate::profile::Role::Write, &[&tenant])
+            .into_iter()
+            .find(|w| ctx.takes_marker(w))
+        else {
+            continue;
+        };
+        let lists = ctx.shared_tools(crate::profile::Role::List, &[&tenant]);
+        if lists.is_empty() {
+            continue;
+        }
+        let mut conn = ctx.session(&tenant).await?;
+        let marker = ctx.marker_for(&tenant.id);
+        let token = ctx.token_for(&tenant, &write, "").await?;
+        let args = ctx.arguments(&write, &marker, "", &tenant.id);
+        let wrote = conn.call_tool(&write, args, token.as_deref()).await?;
+        // The list tool that shows the write.
+        let mut shown_by = None;
+        let mut read = Vec::new();
+        for list in &lists {
+            let token = ctx.token_for(&tenant, list, "").await?;
+            let args = ctx.arguments(list, "", "", &tenant.id);
+            let listed = conn.call_tool(list, args, token.as_deref()).await?;
+            read.push(format!("{list}: {}", listed.describe()));
+            if listed.succeeded() && listed.mentions(&marker) {
+                shown_by = Some(list.clone());
+                break;
+            }
+        }
+        ctx.must(
+            &format!("control: {}'s own {write} shows in its lists", tenant.id),
+            wrote.succeeded() && shown_by.is_some(),
+            "the write succeeds and a list tool shows it, so that each session's answer can be recognised as its own",
+            format!(
+                "{}; then {}{}",
+                wrote.describe(),
+                read.join(", "),
+                if shown_by.is_some() { ", showing the marker" } else { " — none shows the marker" }
+            ),
+        );
+        let Some(list) = shown_by.filter(|_| wrote.succeeded()) else {
+            conn.close().await;
+            for r in readers {
+                r.conn.close().await;
+            }
+            return Err(Abort::ControlFailed);
+        };
+        readers.push(Reader {
+            tenant,
+            conn,
+            list,
+            marker,
+        });
+    }
+    if readers.len() < 2 {
+        for r in readers {
+            r.conn.close().await;
+        }
+        return Err(Abort::Skip(
+            "fewer than two tenants have a write tool taking {marker} and a list tool: no two sessions' answers can be told apart".into(),
+        ));
+    }
+    let wait = ctx.target.request_timeout();
+    let (mut crossed, mut rounds_held) = (Vec::new(), 0);
+    for round in 0..ROUTING_ROUNDS {
+        let id = routing_id(round);
+        let mut frames = Vec::new();
+        for r in &readers {
+            let token = ctx.token_for(&r.tenant, &r.list, "").await?;
+            let args = ctx.arguments(&r.list, "", "", &r.tenant.id);
+            let (params, headers) = r.conn.call_params(&r.list, args, token.as_deref());
+            let frame =
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
+                    .to_string();
+            frames.push((frame, headers));
+        }
+        let sends: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = _> + '_>>> = readers
+            .iter_mut()
+            .zip(&frames)
+            .map(|(r, (frame, headers))| {
+                let fut: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
+                    if r.conn.http().is_some() {
+                        Box::pin(async move {
+                            let h = r.conn.http().expect("an HTTP session");
+                            h.post(frame.as_bytes(), headers, wait)
+                                .await
+                                .map(|a| Conn::answer_of(a, frame.as_bytes()))
+                        })
+                    } else {
+                        Box::pin(r.conn.send_raw(frame.as_bytes(), wait))
+                    };
+                fut
+            })
+            .collect();
+        let answers = all_at_once(sends).await;
+        let mut held = true;
+        for (r, answer) in readers.iter().zip(answers) {
+            let answer = answer?;
+            let text = super::readback::answer_text(&answer);
+            let leaked = ctx.screen(
+                &r.tenant.id,
+                &format!("the answer to {}'s {} with id {id}", r.tenant.id, r.list),
+                &text,
+            );
+            let same_id = answer.message.as_ref().and_then(|m| m.get("id")) == Some(&id);
+            let own = answer.succeeded() && text.contains(r.marker.as_str());
+            if leaked || !same_id || !own {
+                held = false;
+                crossed.push(format!(
+                    "round {round} (id {id}): {}'s {} got {}{}{}",
+                    r.tenant.id,
+                    r.list,
+                    answer.describe(),
+                    if same_id { "" } else { ", not carrying its id" },
+                    if leaked {
+                        ", carrying another tenant's data"
+                    } else if !own {
+                        ", without its own marker"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        if held {
+            rounds_held += 1;
+        }
+    }
+    let ids: Vec<&str> = readers.iter().map(|r| r.tenant.id.as_str()).collect();
+    ctx.must(
+        &format!(
+            "{ROUTING_ROUNDS} rounds of {} sessions ({}) with the same JSON-RPC id in flight at once",
+            readers.len(),
+            ids.join(", ")
+        ),
+        crossed.is_empty(),
+        "every session receives exactly its own answer: its id, its tenant's marker, nothing of another tenant",
+        if crossed.is_empty() {
+            format!("{rounds_held} of {ROUTING_ROUNDS} rounds: every answer was the session's own (integer and string ids)")
+        } else {
+            format!(
+                "answers crossed sessions in {} of {ROUTING_ROUNDS} rounds — {}",
+                ROUTING_ROUNDS - rounds_held,
+                crossed.into_iter().take(4).collect::<Vec<_>>().join("; ")
+            )
+        },
+    );
+    for r in readers {
+        r.conn.close().await;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

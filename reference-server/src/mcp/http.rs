@@ -43,6 +43,9 @@ pub struct Guard {
     core: Arc<Core>,
     /// `Mcp-Session-Id` → the (tenant, principal) whose bearer opened it.
     sessions: Mutex<Bindings>,
+    /// The `bare-id-routing` mutant's pending-request table: bare JSON-RPC id → the
+    /// requests waiting for an answer with that id, across all sessions.
+    waiting: Mutex<HashMap<String, Vec<tokio::sync::oneshot::Sender<Response>>>>,
 }
 
 impl Guard {
@@ -52,6 +55,7 @@ impl Guard {
             max_message_bytes,
             core,
             sessions: Mutex::default(),
+            waiting: Mutex::default(),
         }
     }
 
@@ -298,6 +302,12 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         };
         return json_error(status, &e);
     }
+    if guard.core.policy().holes().bare_id_routing()
+        && let Some(id) = tools_call_id(&bytes)
+    {
+        let inner = next.run(Request::from_parts(parts, Body::from(bytes)));
+        return misrouted(&guard, id, inner).await;
+    }
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
@@ -309,6 +319,48 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         guard.sessions().insert(issued, &opener.0, &opener.1);
     }
     response
+}
+
+/// The id of a `tools/call` request, as its JSON text (`7`, `"a"`).
+fn tools_call_id(body: &[u8]) -> Option<String> {
+    let message: Value = serde_json::from_slice(body).ok()?;
+    (message.get("method")? == "tools/call").then(|| message.get("id").map(Value::to_string))?
+}
+
+/// How long the `bare-id-routing` mutant's dispatcher gathers answers before it hands
+/// them out.
+const FLUSH_TICK: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The `bare-id-routing` mutant: answers go through one table keyed by the bare
+/// JSON-RPC id, shared by every session, each to the request that most recently asked
+/// with that id. A request alone with its id gets its own answer; two sessions with
+/// the same id pending at the same moment get each other's.
+async fn misrouted(
+    guard: &Guard,
+    id: String,
+    inner: impl std::future::Future<Output = Response>,
+) -> Response {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let lock = || guard.waiting.lock().unwrap_or_else(|p| p.into_inner());
+    lock().entry(id.clone()).or_default().push(tx);
+    let (parts, body) = inner.await.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    tokio::time::sleep(FLUSH_TICK).await;
+    let waiter = {
+        let mut table = lock();
+        let waiter = table.get_mut(&id).and_then(Vec::pop);
+        if table.get(&id).is_some_and(Vec::is_empty) {
+            table.remove(&id);
+        }
+        waiter
+    };
+    if let Some(w) = waiter {
+        let _ = w.send(Response::from_parts(parts, Body::from(body)));
+    }
+    rx.await
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// Builds the axum application: the MCP endpoint at `config.path` behind [`guard`].
