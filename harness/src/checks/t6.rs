@@ -705,7 +705,7 @@ const ROUTING_ROUNDS: usize = 12;
 
 /// The request id of T6.4's round `round`: integers and strings in turn.
 fn routing_id(round: usize) -> Value {
-    if round % 2 == 0 {
+    if round.is_multiple_of(2) {
         json!(7_000 + round)
     } else {
         json!(format!("mcpt-request-{round}"))
