@@ -102,26 +102,38 @@ async fn a_correct_server_with_other_conventions_passes_over_stdio_and_http() {
             assert_eq!(case.outcome, Outcome::Skip, "{forged}: {}", case.actual);
         }
         for id in [
-            "T1.1", "T1.2", "T1.3", "T2.1", "T2.2", "T2.4", "T2.6", "T3.1", "T3.2", "T3.3", "T6.1",
-            "T6.2", "T6.3",
+            "T1.1", "T1.2", "T1.3", "T2.1", "T2.2", "T2.4", "T2.6", "T3.1", "T3.2", "T3.3", "T3.4",
+            "T6.1", "T6.2", "T6.3",
         ] {
             assert_eq!(check(&report, id).outcome, Outcome::Pass, "{profile} {id}");
         }
+        // Answers cannot cross between stdio processes; over HTTP they must not.
+        let t64 = check(&report, "T6.4");
+        let want = if profile.contains("http") {
+            Outcome::Pass
+        } else {
+            Outcome::Skip
+        };
+        assert_eq!(t64.outcome, want, "{profile} T6.4: {:?}", t64.skip_reason);
     }
 }
 
 #[tokio::test]
 async fn a_rate_limit_of_20_calls_per_second_is_honoured_with_and_without_pacing() {
     let limited = [("NOTES_RATE_LIMIT", "20")];
+    // At 20 calls a second the run is capped to one tool per role: what is left out is
+    // named in the report.
+    let capped = |p: &mut Profile| p.coverage.max_tools_per_role = Some(1);
     // With the rate declared, the harness paces itself.
     let paced = notes("notes-stdio.toml", &limited, |p| {
+        capped(p);
         p.limits.calls_per_second = Some(20.0)
     });
     // Without it, the limiter's answers ("rate limited: retry after 1s") are waited out.
-    let unpaced = notes("notes-stdio.toml", &limited, |_| {});
+    let unpaced = notes("notes-stdio.toml", &limited, capped);
     let (paced, unpaced) = tokio::join!(
-        run(&paced, "T2.1,T3.2,T3.3,T6.3"),
-        run(&unpaced, "T2.1,T3.2,T3.3,T6.3")
+        run(&paced, "T2.1,T3.2,T3.3,T6.1"),
+        run(&unpaced, "T2.1,T3.2,T3.3,T6.1")
     );
     for report in [&paced, &unpaced] {
         clean(report);
@@ -129,6 +141,14 @@ async fn a_rate_limit_of_20_calls_per_second_is_honoured_with_and_without_pacing
             assert_eq!(c.outcome, Outcome::Pass, "{}: {:?}", c.id, c.error_message);
         }
     }
+    let t21 = check(&paced, "T2.1");
+    assert!(
+        t21.details.iter().any(|o| o.outcome == Outcome::Skip
+            && o.case == "coverage: write tools of acme left out"
+            && o.actual.contains("charge")),
+        "the cap's omissions are reported: {:?}",
+        t21.details
+    );
     let retried: u32 = unpaced.checks.iter().map(|c| c.retries.rate_limited).sum();
     assert!(
         retried > 0,
@@ -165,6 +185,26 @@ async fn every_flaw_is_caught_by_the_check_of_its_property() {
         // A list query without its tenant filter: the control write shows in the other
         // tenant's list, and that fails the check instead of skipping it.
         ("list-unfiltered", "T2.1", "stays in acme"),
+        // The second write tool is not gated while the first is.
+        (
+            "charge-ungated",
+            "T2.1",
+            "charge by acme without a call token",
+        ),
+        // A refused read whose error hands over what it refused.
+        (
+            "refusal-with-data",
+            "T2.1",
+            "notes_list by acme without a call token",
+        ),
+        // The tenant from an object nested in the arguments.
+        (
+            "nested-tenant",
+            "T3.4",
+            "nested in the open property \"context\"",
+        ),
+        // A name folded after the gate, the token checked against the folded name.
+        ("fold-names", "T6.3", "token naming export"),
     ] {
         let target = notes("notes-stdio.toml", &[("NOTES_FLAW", flaw)], |_| {});
         let report = run(&target, id).await;
@@ -176,6 +216,28 @@ async fn every_flaw_is_caught_by_the_check_of_its_property() {
                 .any(|o| o.outcome == Outcome::Fail && o.case.contains(case)),
             "{flaw}: {id} failed on another case: {:?}",
             c.error_message
+        );
+    }
+}
+
+#[tokio::test]
+async fn flaws_only_http_can_have_are_caught_over_http() {
+    for (flaw, id, case) in [
+        // A proxy-style header picks the tenant.
+        ("header-tenant", "T3.4", "HTTP header X-Tenant-Id"),
+        // One table of pending requests keyed by the bare id, across sessions.
+        ("shared-id-table", "T6.4", "same JSON-RPC id in flight"),
+    ] {
+        let target = notes("notes-http.toml", &[("NOTES_FLAW", flaw)], |_| {});
+        let report = run(&target, id).await;
+        let c = check(&report, id);
+        assert_eq!(c.outcome, Outcome::Fail, "{flaw} passed {id}");
+        assert!(
+            c.details
+                .iter()
+                .any(|o| o.outcome == Outcome::Fail && o.case.contains(case)),
+            "{flaw}: {id} failed on another case: {:?}",
+            c.details
         );
     }
 }

@@ -35,10 +35,17 @@ Switches (environment):
 - NOTES_SOFT_REFUSALS=1: a call-token refusal is an ordinary result (`isError: false`)
   saying "Access denied" — as some published servers answer.
 - NOTES_FLAW=scope-ignored|scope-missing-wildcard|list-only|tenant-arg|
-  principal-ignored|list-unfiltered: one deliberate defect (scope-missing-wildcard: a
-  token without a scope claim authorises every tool; principal-ignored: a principal key
-  grants every tool of its tenant; list-unfiltered: notes_list shows every tenant's
-  notes).
+  principal-ignored|list-unfiltered|charge-ungated|refusal-with-data|nested-tenant|
+  header-tenant|fold-names|shared-id-table: one deliberate defect (scope-missing-wildcard:
+  a token without a scope claim authorises every tool; principal-ignored: a principal
+  key grants every tool of its tenant; list-unfiltered: notes_list shows every tenant's
+  notes; charge-ungated: charge takes no call token; refusal-with-data: a refused list
+  call's error carries the list in `data.preview`; nested-tenant: `context.tenant_id`
+  picks the tenant; header-tenant (http): an `X-Tenant-Id` header picks it;
+  fold-names: names are trimmed, lower-cased and `-` read as `_` after the gate, and
+  the token's scope is checked against the folded name; shared-id-table (http):
+  answers are handed out on a 20 ms tick from one table keyed by the bare request id,
+  to the request that asked last with that id).
 """
 
 import base64
@@ -89,7 +96,11 @@ TOOLS = {
         "description": "Create a note",
         "inputSchema": {
             "type": "object",
-            "properties": {"title": {"type": "string", "minLength": 1}, **TENANT_ARG},
+            "properties": {
+                "title": {"type": "string", "minLength": 1},
+                "context": {"type": "object", "description": "Client context (trace ids); not stored"},
+                **TENANT_ARG,
+            },
             "required": ["title"],
             "additionalProperties": False,
         },
@@ -159,10 +170,11 @@ class Store:
 
 
 class Refused(Exception):
-    def __init__(self, code, message):
+    def __init__(self, code, message, data=None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.data = data
 
 
 def b64decode(segment):
@@ -171,7 +183,7 @@ def b64decode(segment):
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
-def verify_call_token(token, tenant, tool):
+def verify_call_token(token, tenant, tool, check_grants=True):
     """The token's principal, or Refused."""
     unauthorized = Refused(-32001, "Unauthorized")
     if not isinstance(token, str):
@@ -211,7 +223,7 @@ def verify_call_token(token, tenant, tool):
     if FLAW != "scope-ignored":
         if not isinstance(scope, str) or tool not in scope.split(" "):
             raise unauthorized
-    if tool not in grants:
+    if check_grants and tool not in grants:
         raise unauthorized
     return principal
 
@@ -231,6 +243,8 @@ def invalid_arguments(schema, args):
         spec = props[key]
         if spec["type"] == "string" and (not isinstance(value, str) or len(value) < spec.get("minLength", 0)):
             return f"{key} must be a string"
+        if spec["type"] == "object" and not isinstance(value, dict):
+            return f"{key} must be an object"
         if spec["type"] == "integer" and (
             not isinstance(value, int) or isinstance(value, bool) or value < spec.get("minimum", value)
         ):
@@ -249,6 +263,8 @@ def text_result(payload, is_error=False):
 class Session:
     def __init__(self, store, who, limited=True):
         self.store = store
+        # header-tenant: the tenant an X-Tenant-Id header named on this request.
+        self.header_tenant = None
         self.tenant, self.principal = who
         self.initialized = False
         # Over HTTP the handler enforces the rate limit (429) before the session sees a
@@ -271,7 +287,7 @@ class Session:
         try:
             return {"jsonrpc": "2.0", "id": rid, "result": self.dispatch(method, params)}
         except Refused as r:
-            return error(rid, r.code, r.message)
+            return error(rid, r.code, r.message, r.data)
 
     def dispatch(self, method, params):
         if method == "initialize":
@@ -301,31 +317,56 @@ class Session:
         name = params.get("name")
         if not isinstance(name, str):
             raise Refused(-32602, "tools/call needs a tool name")
-        known = name in TOOLS if FLAW == "list-only" else name in TENANTS[self.tenant]["tools"]
+        folded = False
+        if FLAW == "fold-names":
+            # The gate refuses the exact names of other tenants' tools; the dispatcher
+            # then folds the name it was given.
+            foreign = {t for o, spec in TENANTS.items() if o != self.tenant for t in spec["tools"]}
+            if name in foreign and name not in TENANTS[self.tenant]["tools"]:
+                raise Refused(-32602, f"Unknown tool: {name}")
+            folded = name != name.strip().lower().replace("-", "_")
+            name = name.strip().lower().replace("-", "_")
+            known = name in TOOLS
+        else:
+            known = name in TOOLS if FLAW == "list-only" else name in TENANTS[self.tenant]["tools"]
         if not known:
-            raise Refused(-32602, f"Unknown tool: {name}")
+            raise Refused(-32602, f"Unknown tool: {params.get('name')}")
         if self.principal is not None and FLAW != "principal-ignored":
             if name not in TENANTS[self.tenant]["principals"][self.principal]:
                 raise Refused(-32001, "Unauthorized")
-        if CALL_TOKENS:
+        if CALL_TOKENS and not (FLAW == "charge-ungated" and name == "charge"):
             meta = params.get("_meta") or {}
             try:
-                verify_call_token(meta.get(META_KEY) if isinstance(meta, dict) else None, self.tenant, name)
-            except Refused:
+                token = meta.get(META_KEY) if isinstance(meta, dict) else None
+                # fold-names: the principal's grants were judged on the name as sent.
+                verify_call_token(token, self.tenant, name, check_grants=not folded)
+            except Refused as refused:
                 if os.environ.get("NOTES_SOFT_REFUSALS") == "1":
                     return text_result("Access denied: a valid call token is required")
+                if FLAW == "refusal-with-data" and name.endswith("_list"):
+                    # A "helpful" refusal: what the caller would have seen.
+                    preview = self.run(name, {}, self.tenant)
+                    raise Refused(refused.code, refused.message, {"preview": preview["content"][0]["text"]})
                 raise
         args = params.get("arguments", {})
         why = invalid_arguments(TOOLS[name]["inputSchema"], args)
         if why:
             return text_result(f"Invalid arguments for {name}: {why}", True)
         tenant = self.tenant
+        context = args.get("context")
+        if FLAW == "nested-tenant" and isinstance(context, dict) and context.get("tenant_id") in TENANTS:
+            tenant = context["tenant_id"]
+        if FLAW == "header-tenant" and self.header_tenant in TENANTS:
+            tenant = self.header_tenant
         claimed = args.get("tenant_id")
         if claimed is not None and claimed != tenant:
             if FLAW == "tenant-arg" and claimed in TENANTS:
                 tenant = claimed
             else:
                 return text_result("tenant_id does not match your tenant", True)
+        return self.run(name, args, tenant)
+
+    def run(self, name, args, tenant):
         if name == "notes_create":
             nid = self.store.insert("INSERT INTO notes (tenant, title) VALUES (?, ?)", (tenant, args["title"]))
             return text_result({"id": nid, "title": args["title"]})
@@ -345,9 +386,11 @@ class Session:
         return text_result({"export": [{"id": i, "title": t} for i, t in rows]})
 
 
-def error(rid, code, message):
+def error(rid, code, message, data=None):
     err = {"code": code, "message": message}
-    if TRACE_IDS:
+    if data is not None:
+        err["data"] = data
+    elif TRACE_IDS:
         err["data"] = {
             "traceId": uuid.uuid4().hex,
             "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(),
@@ -404,6 +447,34 @@ def serve_stdio(store):
             if answer is not None:
                 out.write(json.dumps(answer).encode() + b"\n")
                 out.flush()
+
+
+class SharedIdTable:
+    """The shared-id-table flaw: one table of waiting requests keyed by the bare JSON-RPC
+    id, across every session; each answer, after the dispatcher's 20 ms tick, goes to
+    the request that most recently asked with that id."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.waiting = {}
+
+    def route(self, rid, answer):
+        mine = {"event": threading.Event(), "answer": None}
+        with self.lock:
+            self.waiting.setdefault(rid, []).append(mine)
+        time.sleep(0.02)
+        with self.lock:
+            queue = self.waiting.get(rid, [])
+            taker = queue.pop() if queue else mine
+            if not queue:
+                self.waiting.pop(rid, None)
+        taker["answer"] = answer
+        taker["event"].set()
+        mine["event"].wait(5)
+        return mine["answer"]
+
+
+shared_table = SharedIdTable()
 
 
 def serve_http(store, port):
@@ -500,7 +571,10 @@ def serve_http(store, port):
             if store.over_limit(tenant[0]):
                 self.reply(429, error(msg.get("id"), -32029, "rate limited"), [("Retry-After", "1")])
                 return
+            session.header_tenant = self.headers.get("X-Tenant-Id")
             answer = session.handle(msg)
+            if FLAW == "shared-id-table" and msg.get("method") == "tools/call":
+                answer = shared_table.route(json.dumps(msg.get("id")), answer)
             if answer is None:
                 self.reply(202)
             else:
