@@ -205,6 +205,14 @@ async fn every_flaw_is_caught_by_the_check_of_its_property() {
         ),
         // A name folded after the gate, the token checked against the folded name.
         ("fold-names", "T6.3", "token naming export"),
+        // Arguments validated before the entitlement: an existence oracle.
+        (
+            "validate-first",
+            "T6.1",
+            "calls export (a tool of globex) with invalid arguments",
+        ),
+        // A foreign tool refused 300 ms later than an unknown one.
+        ("slow-foreign", "T6.1", "refusal latency"),
     ] {
         let target = notes("notes-stdio.toml", &[("NOTES_FLAW", flaw)], |_| {});
         let report = run(&target, id).await;

@@ -146,32 +146,83 @@ pub async fn unlisted_tool_refused(ctx: &mut Ctx<'_>) -> CheckResult {
     Ok(())
 }
 
-/// One foreign tool: its refusal against an unknown tool's, then its effects.
-async fn unlisted_case(ctx: &mut Ctx<'_>, stage: &mut Stage, tool: &str) -> CheckResult {
+/// Refusal-latency trials per foreign tool (T6.1), each against an unknown tool,
+/// interleaved.
+pub const LATENCY_TRIALS: usize = 20;
+/// A foreign tool refused this many times slower (or faster) than an unknown one, by
+/// median, and at least [`LATENCY_FAIL_MS`] apart, fails: the timing tells the tool
+/// exists.
+pub const LATENCY_FAIL_RATIO: f64 = 5.0;
+pub const LATENCY_FAIL_MS: f64 = 50.0;
+/// A smaller but clear difference warns: medians this many times apart and at least
+/// [`LATENCY_WARN_MS`] apart.
+pub const LATENCY_WARN_RATIO: f64 = 2.0;
+pub const LATENCY_WARN_MS: f64 = 10.0;
+
+/// The median of `samples` (milliseconds; not empty).
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    let n = samples.len();
+    if n % 2 == 1 {
+        samples[n / 2]
+    } else {
+        (samples[n / 2 - 1] + samples[n / 2]) / 2.0
+    }
+}
+
+/// How two refusal-latency medians compare: `None` when alike, else the outcome and
+/// why.
+pub fn latency_verdict(
+    foreign_ms: f64,
+    unknown_ms: f64,
+) -> Option<(crate::model::Outcome, String)> {
+    let (slow, fast) = (
+        foreign_ms.max(unknown_ms),
+        foreign_ms.min(unknown_ms).max(0.001),
+    );
+    let ratio = slow / fast;
+    let apart = slow - fast;
+    let which = if foreign_ms > unknown_ms {
+        "slower"
+    } else {
+        "faster"
+    };
+    let why = format!(
+        "the foreign tool is refused {ratio:.1}× {which} than an unknown one (medians {foreign_ms:.1} ms vs {unknown_ms:.1} ms)"
+    );
+    if ratio > LATENCY_FAIL_RATIO && apart > LATENCY_FAIL_MS {
+        Some((crate::model::Outcome::Fail, why))
+    } else if ratio > LATENCY_WARN_RATIO && apart > LATENCY_WARN_MS {
+        Some((crate::model::Outcome::Warn, why))
+    } else {
+        None
+    }
+}
+
+/// Compares the refusal of `tool` with `args` against the unknown tool's with the same
+/// arguments, and records case `case`. Returns the answer to `tool`.
+async fn compare_refusal(
+    ctx: &mut Ctx<'_>,
+    stage: &mut Stage,
+    case: &str,
+    tool: &str,
+    args: Value,
+    marker: Option<&str>,
+) -> Result<Answer, Abort> {
     let a = stage.caller.tenant.id.clone();
     let unknown = format!("{tool}_mcpt_unknown");
-    let marker = marker_for(ctx, stage, tool);
-    let m = marker.clone().unwrap_or_default();
-    let args = Value::Object(stage.arguments(ctx, tool, &m));
-    let witness = stage.witness(ctx, tool, marker.as_deref()).await?;
     let answer = stage.call(ctx, tool, tool, args.clone()).await?;
-    let args_again = args.clone();
-    let control = stage.call(ctx, &unknown, tool, args).await?;
+    let control = stage.call(ctx, &unknown, tool, args.clone()).await?;
     // The unknown tool asked twice: what differs between those two answers is
     // volatile (a trace id, a time), and only that is set aside.
-    let again = stage.call(ctx, &unknown, tool, args_again).await?;
+    let again = stage.call(ctx, &unknown, tool, args).await?;
     let (first, second) = (
-        shape(&control, &unknown, marker.as_deref()),
-        shape(&again, &unknown, marker.as_deref()),
+        shape(&control, &unknown, marker),
+        shape(&again, &unknown, marker),
     );
     let paths = volatile::volatile_paths(&first, &second);
     let mut ignored = std::collections::BTreeSet::new();
-    let seen = volatile::blank(
-        &shape(&answer, tool, marker.as_deref()),
-        &paths,
-        &mut ignored,
-    )
-    .to_string();
+    let seen = volatile::blank(&shape(&answer, tool, marker), &paths, &mut ignored).to_string();
     let baseline = volatile::blank(&first, &paths, &mut ignored).to_string();
     let normalised = if ignored.is_empty() {
         String::new()
@@ -181,7 +232,6 @@ async fn unlisted_case(ctx: &mut Ctx<'_>, stage: &mut Stage, tool: &str) -> Chec
             ignored.into_iter().collect::<Vec<_>>().join(", ")
         )
     };
-    let case = format!("{a} calls {tool} (a tool of {})", owners(ctx, tool));
     let actual = if !refused(&answer) {
         format!(
             "accepted: {} — {a} ran a tool it is not entitled to; the server filters only what it lists",
@@ -195,25 +245,110 @@ async fn unlisted_case(ctx: &mut Ctx<'_>, stage: &mut Stage, tool: &str) -> Chec
         format!("refused exactly like the unknown tool {unknown}: {seen}{normalised}")
     };
     ctx.must(
-        &case,
+        case,
         refused(&answer) && seen == baseline,
         format!(
             "refused exactly like the unknown tool {unknown} (same shape, the name aside): {baseline}"
         ),
         actual,
     );
-    if !witness.writes() {
-        return Ok(());
+    Ok(answer)
+}
+
+/// Interleaved refusal-latency trials of `tool` against an unknown tool
+/// ([`LATENCY_TRIALS`] each, in a random order per pair), judged by
+/// [`latency_verdict`].
+async fn compare_latency(
+    ctx: &mut Ctx<'_>,
+    stage: &mut Stage,
+    case: &str,
+    tool: &str,
+    args: &Value,
+) -> CheckResult {
+    let unknown = format!("{tool}_mcpt_unknown");
+    let (mut foreign, mut unknowns) = (Vec::new(), Vec::new());
+    for _ in 0..LATENCY_TRIALS {
+        let mut pair = [(tool.to_owned(), true), (unknown.clone(), false)];
+        ctx.rng.shuffle(&mut pair);
+        for (name, is_foreign) in pair {
+            let token = call_token(ctx, &stage.caller.tenant, &name, tool).await?;
+            let started = std::time::Instant::now();
+            let answer = stage
+                .caller
+                .conn
+                .call_tool_as(&name, tool, args.clone(), token.as_deref())
+                .await?;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            if !refused(&answer) {
+                // Judged by the shape comparison; a served call has no refusal to time.
+                return Ok(());
+            }
+            if is_foreign {
+                foreign.push(ms);
+            } else {
+                unknowns.push(ms);
+            }
+        }
     }
-    stage
-        .judge(
-            ctx,
-            &format!("{case}: no effect"),
-            Some(&answer),
-            &witness,
-            Expect::Refused,
-        )
-        .await
+    let (f, u) = (median(&mut foreign), median(&mut unknowns));
+    let expected = format!(
+        "refused as fast as an unknown tool ({LATENCY_TRIALS} interleaved trials each; fails beyond {LATENCY_FAIL_RATIO}× and {LATENCY_FAIL_MS} ms apart by median, warns beyond {LATENCY_WARN_RATIO}× and {LATENCY_WARN_MS} ms)"
+    );
+    match latency_verdict(f, u) {
+        None => ctx.observe(
+            case,
+            crate::model::Outcome::Pass,
+            expected,
+            format!("medians {f:.2} ms ({tool}) and {u:.2} ms (unknown)"),
+        ),
+        Some((outcome, why)) => ctx.observe(
+            case,
+            outcome,
+            expected,
+            format!("{why}: the timing tells the caller that {tool} exists"),
+        ),
+    }
+    Ok(())
+}
+
+/// One foreign tool: its refusal against an unknown tool's — with the profile's
+/// arguments and with invalid ones (a server that validates arguments before the
+/// entitlement answers differently), then in time — and its effects.
+async fn unlisted_case(ctx: &mut Ctx<'_>, stage: &mut Stage, tool: &str) -> CheckResult {
+    let a = stage.caller.tenant.id.clone();
+    let marker = marker_for(ctx, stage, tool);
+    let m = marker.clone().unwrap_or_default();
+    let args = Value::Object(stage.arguments(ctx, tool, &m));
+    let witness = stage.witness(ctx, tool, marker.as_deref()).await?;
+    let case = format!("{a} calls {tool} (a tool of {})", owners(ctx, tool));
+    let answer = compare_refusal(ctx, stage, &case, tool, args.clone(), marker.as_deref()).await?;
+    if witness.writes() {
+        stage
+            .judge(
+                ctx,
+                &format!("{case}: no effect"),
+                Some(&answer),
+                &witness,
+                Expect::Refused,
+            )
+            .await?;
+    }
+    // Invalid arguments: an unexpected member no schema names.
+    let mut invalid = stage.arguments(ctx, tool, &m);
+    invalid.insert(
+        "mcpt_unexpected".into(),
+        json!({"not": ["in", "any", "schema"]}),
+    );
+    compare_refusal(
+        ctx,
+        stage,
+        &format!("{case} with invalid arguments"),
+        tool,
+        Value::Object(invalid),
+        marker.as_deref(),
+    )
+    .await?;
+    compare_latency(ctx, stage, &format!("{case}: refusal latency"), tool, &args).await
 }
 
 /// The JSON-RPC responses the transcript recorded from index `from` on, batch
@@ -971,6 +1106,24 @@ mod tests {
             shape(&refusal("not_entitled"), "export", None),
             shape(&refusal("unknown_tool"), "export_mcpt_unknown", None)
         );
+    }
+
+    #[test]
+    fn latency_thresholds_fail_large_differences_and_warn_on_clear_ones() {
+        use crate::model::Outcome;
+        assert!(latency_verdict(1.2, 1.0).is_none());
+        // 300 ms slower than an unknown tool: a failure.
+        assert_eq!(latency_verdict(301.0, 1.0).unwrap().0, Outcome::Fail);
+        // Faster counts too.
+        assert_eq!(latency_verdict(1.0, 301.0).unwrap().0, Outcome::Fail);
+        // 6x but only 5 ms apart: noise at this scale.
+        assert!(latency_verdict(6.0, 1.0).is_none());
+        // 3x and 20 ms apart: a warning.
+        assert_eq!(latency_verdict(30.0, 10.0).unwrap().0, Outcome::Warn);
+        let mut odd = vec![3.0, 1.0, 2.0];
+        assert_eq!(median(&mut odd), 2.0);
+        let mut even = vec![4.0, 1.0, 2.0, 3.0];
+        assert_eq!(median(&mut even), 2.5);
     }
 
     #[test]

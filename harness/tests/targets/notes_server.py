@@ -36,7 +36,8 @@ Switches (environment):
   saying "Access denied" — as some published servers answer.
 - NOTES_FLAW=scope-ignored|scope-missing-wildcard|list-only|tenant-arg|
   principal-ignored|list-unfiltered|charge-ungated|refusal-with-data|nested-tenant|
-  header-tenant|fold-names|shared-id-table: one deliberate defect (scope-missing-wildcard:
+  header-tenant|fold-names|shared-id-table|validate-first|slow-foreign: one deliberate
+  defect (scope-missing-wildcard:
   a token without a scope claim authorises every tool; principal-ignored: a principal
   key grants every tool of its tenant; list-unfiltered: notes_list shows every tenant's
   notes; charge-ungated: charge takes no call token; refusal-with-data: a refused list
@@ -45,7 +46,9 @@ Switches (environment):
   fold-names: names are trimmed, lower-cased and `-` read as `_` after the gate, and
   the token's scope is checked against the folded name; shared-id-table (http):
   answers are handed out on a 20 ms tick from one table keyed by the bare request id,
-  to the request that asked last with that id).
+  to the request that asked last with that id; validate-first: arguments are checked
+  against any tool's schema before the entitlement; slow-foreign: a tool that exists
+  for another tenant is refused 300 ms later than an unknown one).
 """
 
 import base64
@@ -318,6 +321,13 @@ class Session:
         if not isinstance(name, str):
             raise Refused(-32602, "tools/call needs a tool name")
         folded = False
+        if FLAW == "validate-first" and name in TOOLS:
+            why = invalid_arguments(TOOLS[name]["inputSchema"], params.get("arguments", {}))
+            if why:
+                return text_result(f"Invalid arguments for {name}: {why}", True)
+        if FLAW == "slow-foreign" and name in TOOLS and name not in TENANTS[self.tenant]["tools"]:
+            # An entitlement lookup in a slow store, made only for tools that exist.
+            time.sleep(0.3)
         if FLAW == "fold-names":
             # The gate refuses the exact names of other tenants' tools; the dispatcher
             # then folds the name it was given.
