@@ -46,6 +46,10 @@ enum Command {
         /// No per-check progress lines on stderr.
         #[arg(long, short)]
         quiet: bool,
+        /// The random seed (markers, orders); every run prints its own, and this
+        /// replays it.
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
     },
     /// Write a first, commented draft profile for a server: connect, list its tools,
     /// guess each tool's role and arguments, and mark every guess to confirm.
@@ -150,7 +154,8 @@ fn main() -> ExitCode {
             out,
             expected_failures,
             quiet,
-        } => run(profile, &only, out, expected_failures, quiet),
+            seed,
+        } => run(profile, &only, out, expected_failures, quiet, seed),
         Command::Proxy {
             profile,
             tenant,
@@ -330,6 +335,7 @@ fn run(
     out: PathBuf,
     expected: Option<PathBuf>,
     quiet: bool,
+    seed: Option<u64>,
 ) -> ExitCode {
     let profile = match Profile::load(&profile) {
         Ok(p) => p,
@@ -353,13 +359,18 @@ fn run(
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let target = Target::new(profile);
+    let mut target = Target::new(profile);
+    if let Some(seed) = seed {
+        target = target.with_seed(seed);
+    }
     eprintln!(
-        "mcp-tenancy {}: {} check(s) against {} ({})",
+        "mcp-tenancy {}: {} check(s) against {} ({}), seed {} (replay with --seed {})",
         env!("CARGO_PKG_VERSION"),
         checks.len(),
         target.profile.name,
-        target.transport()
+        target.transport(),
+        target.seed,
+        target.seed
     );
     let outcome = runtime.block_on(async {
         target.prepare().await?;

@@ -244,6 +244,9 @@ pub struct RunReport {
     pub transport: String,
     pub started: String,
     pub duration_ms: u64,
+    /// The run's random seed: `--seed` with it replays the run's markers and orders.
+    #[serde(default)]
+    pub seed: u64,
     pub properties: Vec<PropertySummary>,
     pub checks: Vec<CheckResult>,
 }

@@ -199,6 +199,7 @@ pub async fn run(
     }
     target.shutdown().await;
     RunReport {
+        seed: target.seed,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         target: target.profile.name.clone(),
         profile: target.profile.path.display().to_string(),

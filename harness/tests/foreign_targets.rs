@@ -185,6 +185,13 @@ async fn every_flaw_is_caught_by_the_check_of_its_property() {
         // A list query without its tenant filter: the control write shows in the other
         // tenant's list, and that fails the check instead of skipping it.
         ("list-unfiltered", "T2.1", "stays in acme"),
+        // The same leak, seen by a check about something else: every read-back is
+        // searched for other tenants' markers.
+        (
+            "list-unfiltered",
+            "T3.1",
+            "leak: acme's data in what globex was shown",
+        ),
         // The second write tool is not gated while the first is.
         (
             "charge-ungated",
@@ -476,4 +483,33 @@ async fn refusals_answered_as_ordinary_results_warn_and_never_pass_a_leak() {
     ];
     let report = run(&notes("notes-stdio.toml", &flawed, |_| {}), "T2.3").await;
     assert_eq!(check(&report, "T2.3").outcome, Outcome::Fail);
+}
+
+#[tokio::test]
+async fn a_run_replays_with_its_seed() {
+    let markers = |report: &RunReport| -> Vec<String> {
+        report
+            .checks
+            .iter()
+            .flat_map(|c| c.details.iter())
+            .flat_map(|o| {
+                o.actual
+                    .match_indices("mcpt-")
+                    .map(|(at, _)| o.actual[at..].chars().take(22).collect::<String>())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let first = notes("notes-stdio.toml", &[], |_| {}).with_seed(1234);
+    let again = notes("notes-stdio.toml", &[], |_| {}).with_seed(1234);
+    let other = notes("notes-stdio.toml", &[], |_| {}).with_seed(1235);
+    let (a, b, c) = tokio::join!(
+        run(&first, "T2.1"),
+        run(&again, "T2.1"),
+        run(&other, "T2.1")
+    );
+    assert_eq!(a.seed, 1234);
+    assert!(!markers(&a).is_empty(), "T2.1 reports its markers");
+    assert_eq!(markers(&a), markers(&b), "the same seed, the same markers");
+    assert_ne!(markers(&a), markers(&c), "another seed, other markers");
 }

@@ -81,6 +81,7 @@ pub(crate) fn render(report: &RunReport) -> String {
     meta_row(&mut out, "Transport", &escape_text(&report.transport));
     meta_row(&mut out, "Started", &escape_text(&report.started));
     meta_row(&mut out, "Duration", &duration(report.duration_ms));
+    meta_row(&mut out, "Seed", &report.seed.to_string());
     meta_row(
         &mut out,
         "Profile",

@@ -19,6 +19,11 @@ pub(crate) fn render(report: &RunReport) -> String {
     let _ = writeln!(out, "- **Profile:** {}", inline(&report.profile));
     let _ = writeln!(
         out,
+        "- **Seed:** {} (`--seed {}` replays the run)",
+        report.seed, report.seed
+    );
+    let _ = writeln!(
+        out,
         "- **Run:** {} checks in {} by mcp-tenancy {}: {} pass, {} fail, {} warn, {} skip, {} n/a",
         total.total(),
         duration(report.duration_ms),

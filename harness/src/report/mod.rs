@@ -49,12 +49,13 @@ pub fn summary_text(report: &RunReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "mcp-tenancy {} — {} ({}), started {}, took {}",
+        "mcp-tenancy {} — {} ({}), started {}, took {}, seed {}",
         visible(&report.tool_version),
         visible(&report.target),
         visible(&report.transport),
         visible(&report.started),
-        duration(report.duration_ms)
+        duration(report.duration_ms),
+        report.seed
     );
     let _ = writeln!(
         out,
@@ -515,6 +516,7 @@ pub(crate) mod fixture {
         ));
 
         RunReport {
+            seed: 42,
             tool_version: "0.1.0".into(),
             target: "reference <server>".into(),
             profile: "profiles/reference.toml".into(),
