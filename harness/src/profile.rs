@@ -986,6 +986,38 @@ impl Profile {
         Covered { items, left_out }
     }
 
+    /// The list tools `tenant` may read back through: entitled, and some principal of
+    /// it may call them.
+    pub fn readable_lists(&self, tenant: &Tenant) -> Vec<String> {
+        self.tools_with_role(tenant, Role::List)
+            .into_iter()
+            .filter(|t| tenant.principal_for(t).is_some())
+            .collect()
+    }
+
+    /// The tools other tenants are entitled to and `tenant` is not, in profile order,
+    /// each once.
+    pub fn foreign_tools(&self, tenant: &Tenant) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for other in self.tenants.iter().filter(|t| t.id != tenant.id) {
+            for tool in &other.tools {
+                if !tenant.entitled(tool) && !out.contains(tool) {
+                    out.push(tool.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The tenants entitled to `tool`, in profile order.
+    pub fn owners(&self, tool: &str) -> Vec<&str> {
+        self.tenants
+            .iter()
+            .filter(|t| t.entitled(tool))
+            .map(|t| t.id.as_str())
+            .collect()
+    }
+
     pub fn tools_with_role(&self, tenant: &Tenant, role: Role) -> Vec<String> {
         self.tools
             .iter()
@@ -1148,6 +1180,63 @@ id = "acme"
 credential = { env = "ACME" }
 tools = ["a"]
 "#;
+
+    /// Three tenants, two entitled alike, with a tool each of their own.
+    const COVERED: &str = r#"
+name = "x"
+[target]
+transport = "stdio"
+command = ["srv"]
+[[tenants]]
+id = "acme"
+tools = ["w1", "w2", "l", "a_only"]
+[[tenants]]
+id = "initech"
+tools = ["w1", "w2", "l", "a_only"]
+[[tenants]]
+id = "globex"
+tools = ["w1", "l", "g_only"]
+[tools.w1]
+role = "write"
+[tools.w2]
+role = "write"
+[tools.l]
+role = "list"
+"#;
+
+    #[test]
+    fn coverage_takes_one_tenant_per_entitlement_set_and_every_tool_unless_capped() {
+        let mut p = Profile::parse(COVERED, Path::new("p.toml")).unwrap();
+        let acting = p.acting_tenants();
+        let ids: Vec<&str> = acting.items.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["acme", "globex"]);
+        assert!(acting.left_out.is_empty());
+        let acme = p.tenants[0].clone();
+        assert_eq!(p.covered_tools(&acme, Role::Write).items, ["w1", "w2"]);
+        // Undescribed tools are "other".
+        assert_eq!(p.covered_tools(&acme, Role::Other).items, ["a_only"]);
+        assert_eq!(p.foreign_tools(&acme), ["g_only"]);
+        assert_eq!(p.owners("a_only"), ["acme", "initech"]);
+        assert_eq!(p.readable_lists(&acme), ["l"]);
+        p.coverage = Coverage {
+            max_tools_per_role: Some(1),
+            max_tenants: Some(1),
+        };
+        let capped = p.covered_tools(&acme, Role::Write);
+        assert_eq!(
+            (capped.items, capped.left_out),
+            (vec!["w1".to_owned()], vec!["w2".to_owned()])
+        );
+        assert_eq!(p.acting_tenants().left_out, ["globex"]);
+        let zero = COVERED.replace("[tools.w1]", "[coverage]\nmax_tenants = 0\n[tools.w1]");
+        let err = Profile::parse(&zero, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("coverage.max_tenants must be at least 1"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_good_profile_parses() {

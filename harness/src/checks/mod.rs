@@ -19,7 +19,7 @@ pub mod t3;
 pub mod t6;
 pub mod volatile;
 
-pub use readback::{Effect, ReadBackRetry, Seen, describe_effects};
+pub use readback::{Effect, Listings, ReadBackRetry, Seen, Witness, describe_effects};
 
 use crate::catalogue::CheckDef;
 use crate::client::token::TokenMinter;
@@ -130,19 +130,6 @@ impl Level {
             Level::Should => Outcome::Warn,
         }
     }
-}
-
-/// What a read-back compares against: a marker that must not appear, or (for a write
-/// without a marker) every tenant's listings before the call.
-#[derive(Debug, Clone)]
-pub struct Witness {
-    /// Which tool the refused call targeted, and whether it writes.
-    writes: bool,
-    marker: Option<String>,
-    /// The tenant of the session the call was made in (read back through it).
-    session_tenant: String,
-    /// Tenant id → list tool → result, taken before the call.
-    before: BTreeMap<String, BTreeMap<String, Value>>,
 }
 
 /// What a running check can use and record.
@@ -499,7 +486,7 @@ impl<'a> Ctx<'a> {
             )));
         };
         for t in &self.target.profile.tenants {
-            if self.readable_lists(t).is_empty() {
+            if self.target.profile.readable_lists(t).is_empty() {
                 return Err(Abort::Skip(format!(
                     "the profile names no list tool (role = \"list\") that tenant {} may call, so nothing can be read back",
                     t.id
@@ -507,16 +494,6 @@ impl<'a> Ctx<'a> {
             }
         }
         Ok(write)
-    }
-
-    /// The list tools `tenant` is entitled to and some principal of it may call.
-    fn readable_lists(&self, tenant: &Tenant) -> Vec<String> {
-        self.target
-            .profile
-            .tools_with_role(tenant, Role::List)
-            .into_iter()
-            .filter(|t| tenant.principal_for(t).is_some())
-            .collect()
     }
 
     /// Reads every list tool of `tenant` with valid tokens: through `via` (a session
@@ -527,7 +504,7 @@ impl<'a> Ctx<'a> {
         &mut self,
         tenant: &Tenant,
         mut via: Option<&mut Conn>,
-    ) -> Result<BTreeMap<String, Value>, Abort> {
+    ) -> Result<Listings, Abort> {
         // A session of a principal with a key of its own reads only what that
         // principal may; the rest is read in the tenant's own session.
         let narrow = via
@@ -539,7 +516,7 @@ impl<'a> Ctx<'a> {
                 .as_ref()
                 .is_none_or(|p| p.tools.iter().any(|t| t == tool))
         };
-        let lists = self.readable_lists(tenant);
+        let lists = self.target.profile.readable_lists(tenant);
         if (via.is_none() || !lists.iter().all(|t| via_reads(t)))
             && !self.readers.contains_key(&tenant.id)
         {
@@ -646,27 +623,11 @@ impl<'a> Ctx<'a> {
                 }
                 Err(skip) => return Err(skip),
             };
-            for (tool, result) in &now {
-                let seen = match &witness.marker {
-                    Some(m) if crate::client::mentions(result, m) => Some(Seen::Marker {
-                        marker: m.clone(),
-                        tool: tool.clone(),
-                    }),
-                    Some(_) => None,
-                    // Fresh ids and times in a listing are no change.
-                    None => witness
-                        .before
-                        .get(&t.id)
-                        .and_then(|b| b.get(tool))
-                        .is_none_or(|before| volatile::settled(before) != volatile::settled(result))
-                        .then(|| Seen::Changed { tool: tool.clone() }),
-                };
-                if let Some(what) = seen {
-                    effects.push(Effect {
-                        tenant: t.id.clone(),
-                        what,
-                    });
-                }
+            for what in witness.seen_in(&t.id, &now) {
+                effects.push(Effect {
+                    tenant: t.id.clone(),
+                    what,
+                });
             }
         }
         Ok(effects)
@@ -833,7 +794,7 @@ impl<'a> Ctx<'a> {
                 "a valid {tool} call by {} succeeded ({}), but none of its list tools ({}) shows it: what {tool} writes cannot be read back, so no refusal can be proved by its effects",
                 tenant.id,
                 answer.describe(),
-                self.readable_lists(tenant).join(", ")
+                self.target.profile.readable_lists(tenant).join(", ")
             )));
         }
         let ok = answer.succeeded() && seen;

@@ -127,6 +127,66 @@ pub fn data_strings(value: &Value, min: usize) -> Vec<String> {
     out
 }
 
+/// One tenant's listings: list tool → its result.
+pub type Listings = BTreeMap<String, Value>;
+
+/// What the read-back after a call compares against: the call's marker, which must (or
+/// must not) show, or — for a write without a marker — the listings taken before it.
+/// The one witness of every check (T2 reads every tenant back, T3 and T6 the two of
+/// their stage).
+#[derive(Debug, Clone)]
+pub struct Witness {
+    /// Does the witnessed tool write (so that its effects are read back)?
+    pub writes: bool,
+    pub marker: Option<String>,
+    /// The tenant of the session the call is made in.
+    pub session_tenant: String,
+    /// Tenant id → its listings before the call (marker-less writes only).
+    pub before: BTreeMap<String, Listings>,
+}
+
+impl Witness {
+    pub fn writes(&self) -> bool {
+        self.writes
+    }
+
+    /// What `now`, `tenant`'s listings after the call, show of it: its marker, or a
+    /// listing that changed since `before` (fresh ids and times aside). A tenant not
+    /// read before shows no change.
+    pub fn seen_in(&self, tenant: &str, now: &Listings) -> Vec<Seen> {
+        let mut out = Vec::new();
+        for (tool, result) in now {
+            match &self.marker {
+                Some(m) if crate::client::mentions(result, m) => out.push(Seen::Marker {
+                    marker: m.clone(),
+                    tool: tool.clone(),
+                }),
+                Some(_) => {}
+                None => {
+                    let changed = self
+                        .before
+                        .get(tenant)
+                        .and_then(|b| b.get(tool))
+                        .is_some_and(|before| {
+                            super::volatile::settled(before) != super::volatile::settled(result)
+                        });
+                    if changed {
+                        out.push(Seen::Changed { tool: tool.clone() });
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Does any listing of `listings` mention `marker`?
+pub fn shows(listings: &Listings, marker: &str) -> bool {
+    listings
+        .values()
+        .any(|r| crate::client::mentions(r, marker))
+}
+
 /// A refused read-back is tried again with a back-off (a rate limit the profile does
 /// not name, a moment of overload) before the channel is judged.
 pub struct ReadBackRetry {

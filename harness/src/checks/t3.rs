@@ -17,8 +17,10 @@
 //! The staging helpers here ([`Stage`], [`Stage::call`], [`Stage::judge`]) are shared
 //! with T6, which judges refusals the same way.
 
+pub(super) use super::readback::shows;
+use super::readback::{Listings, Witness};
 use super::{Abort, CheckResult, Ctx};
-use crate::client::{Answer, ClientError, Conn, mentions, shorten};
+use crate::client::{Answer, ClientError, Conn, shorten};
 use crate::model::Outcome;
 use crate::profile::{Role, Tenant};
 use crate::variants::{self, visible};
@@ -46,24 +48,6 @@ pub(super) enum Expect {
     Refused,
 }
 
-/// What proves a call's effect: its marker in a listing, or — for a write whose
-/// arguments carry no marker — any change of the listings taken before it. A call of
-/// a tool that writes nothing is judged by its answer alone.
-pub(super) struct Witness {
-    writes: bool,
-    marker: Option<String>,
-    /// The caller's and the other tenant's listings before the call (marker-less
-    /// writes only).
-    before: Option<(Vec<Value>, Vec<Value>)>,
-}
-
-impl Witness {
-    /// Does the witnessed tool write (so that its effects are read back)?
-    pub fn writes(&self) -> bool {
-        self.writes
-    }
-}
-
 /// The stage of a T3/T6 check: the caller, the other tenant, the caller's write tool,
 /// and whether the other tenant's read-back can observe anything.
 pub(super) struct Stage {
@@ -75,16 +59,6 @@ pub(super) struct Stage {
     /// when separate connections share no state (a stdio process per connection) or
     /// when the other tenant's list already shows the caller's own writes.
     pub other_observable: bool,
-}
-
-/// The list tools `tenant` may read (entitled, and some principal may call them).
-fn lists_of(ctx: &Ctx<'_>, tenant: &Tenant) -> Vec<String> {
-    ctx.target
-        .profile
-        .tools_with_role(tenant, Role::List)
-        .into_iter()
-        .filter(|t| tenant.principal_for(t).is_some())
-        .collect()
 }
 
 /// Picks the caller (`caller`, or the first tenant that fits) with a write tool it may
@@ -116,13 +90,14 @@ fn cast(
         .iter()
         .filter(|t| caller.is_none_or(|c| c == t.id))
     {
-        let Some(write) = write_of(a).filter(|_| !lists_of(ctx, a).is_empty()) else {
+        let Some(write) = write_of(a).filter(|_| !ctx.target.profile.readable_lists(a).is_empty())
+        else {
             continue;
         };
         if let Some(b) = profile
             .tenants
             .iter()
-            .find(|t| t.id != a.id && !lists_of(ctx, t).is_empty())
+            .find(|t| t.id != a.id && !ctx.target.profile.readable_lists(t).is_empty())
         {
             return Ok((a.clone(), b.clone(), write));
         }
@@ -153,12 +128,12 @@ impl Stage {
         let other_conn = ctx.session(&b).await?;
         let mut stage = Stage {
             caller: Side {
-                lists: lists_of(ctx, &a),
+                lists: ctx.target.profile.readable_lists(&a),
                 tenant: a,
                 conn: caller_conn,
             },
             other: Side {
-                lists: lists_of(ctx, &b),
+                lists: ctx.target.profile.readable_lists(&b),
                 tenant: b,
                 conn: other_conn,
             },
@@ -347,20 +322,23 @@ impl Stage {
             .profile
             .tool(tool)
             .is_some_and(|t| t.role == Role::Write);
-        let before = if writes && marker.is_none() {
-            let mine = lists(ctx, &mut self.caller).await?;
-            let theirs = if self.other_observable {
-                lists(ctx, &mut self.other).await?
-            } else {
-                Vec::new()
-            };
-            Some((mine, theirs))
-        } else {
-            None
-        };
+        let mut before = std::collections::BTreeMap::new();
+        if writes && marker.is_none() {
+            before.insert(
+                self.caller.tenant.id.clone(),
+                lists(ctx, &mut self.caller).await?,
+            );
+            if self.other_observable {
+                before.insert(
+                    self.other.tenant.id.clone(),
+                    lists(ctx, &mut self.other).await?,
+                );
+            }
+        }
         Ok(Witness {
             writes,
             marker: marker.map(str::to_owned),
+            session_tenant: self.caller.tenant.id.clone(),
             before,
         })
     }
@@ -376,18 +354,13 @@ impl Stage {
         expect: Expect,
     ) -> CheckResult {
         let (a, b) = (self.caller.tenant.id.clone(), self.other.tenant.id.clone());
-        let changed = |now: &[Value], before: Option<&Vec<Value>>| match (&witness.marker, before) {
-            (Some(m), _) => shows(now, m),
-            (None, Some(before)) => before.as_slice() != now,
-            (None, None) => false,
-        };
         let (mut in_caller, mut in_other) = (false, false);
         if witness.writes {
             let mine = lists(ctx, &mut self.caller).await?;
-            in_caller = changed(&mine, witness.before.as_ref().map(|b| &b.0));
+            in_caller = !witness.seen_in(&a, &mine).is_empty();
             if self.other_observable {
                 let theirs = lists(ctx, &mut self.other).await?;
-                in_other = changed(&theirs, witness.before.as_ref().map(|b| &b.1));
+                in_other = !witness.seen_in(&b, &theirs).is_empty();
             }
         }
         let trace = match &witness.marker {
@@ -518,16 +491,11 @@ pub async fn call_token(
     ctx.mint(&grant).await
 }
 
-/// Does any of `results` mention `marker`?
-pub(super) fn shows(results: &[Value], marker: &str) -> bool {
-    results.iter().any(|r| mentions(r, marker))
-}
-
 /// Reads `side`'s state through each of its list tools, in its own session (the only
 /// one that sees its writes when connections share no state). A listing that fails is
 /// recorded as a failure and stops the check: nothing can be judged without it.
-pub(super) async fn lists(ctx: &mut Ctx<'_>, side: &mut Side) -> Result<Vec<Value>, Abort> {
-    let mut out = Vec::new();
+pub(super) async fn lists(ctx: &mut Ctx<'_>, side: &mut Side) -> Result<Listings, Abort> {
+    let mut out = Listings::new();
     for list in side.lists.clone() {
         let mut retry = ctx.read_back_retry();
         let answer = loop {
@@ -556,7 +524,7 @@ pub(super) async fn lists(ctx: &mut Ctx<'_>, side: &mut Side) -> Result<Vec<Valu
             );
             return Err(Abort::ControlFailed);
         }
-        out.push(answer.result().cloned().unwrap_or(Value::Null));
+        out.insert(list, answer.result().cloned().unwrap_or(Value::Null));
     }
     Ok(out)
 }

@@ -23,36 +23,9 @@ use std::time::Duration;
 /// has arrived (up to the profile's silence timeout in all).
 const POLL: Duration = Duration::from_millis(100);
 
-/// The tools other tenants are entitled to and `tenant` is not, in profile order.
-fn foreign_tools(ctx: &Ctx<'_>, tenant: &Tenant) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for other in ctx
-        .target
-        .profile
-        .tenants
-        .iter()
-        .filter(|t| t.id != tenant.id)
-    {
-        for tool in &other.tools {
-            if !tenant.entitled(tool) && !out.contains(tool) {
-                out.push(tool.clone());
-            }
-        }
-    }
-    out
-}
-
 /// The tenants entitled to `tool`, for reports.
 fn owners(ctx: &Ctx<'_>, tool: &str) -> String {
-    let ids: Vec<&str> = ctx
-        .target
-        .profile
-        .tenants
-        .iter()
-        .filter(|t| t.entitled(tool))
-        .map(|t| t.id.as_str())
-        .collect();
-    ids.join(", ")
+    ctx.target.profile.owners(tool).join(", ")
 }
 
 /// The marker for a call of `tool`, when its argument template takes one.
@@ -114,7 +87,7 @@ fn shape(answer: &Answer, name: &str, marker: Option<&str>) -> Value {
 pub async fn unlisted_tool_refused(ctx: &mut Ctx<'_>) -> CheckResult {
     let (mut callers, mut control_failed) = (0, false);
     for tenant in ctx.acting_tenants() {
-        if foreign_tools(ctx, &tenant).is_empty() {
+        if ctx.target.profile.foreign_tools(&tenant).is_empty() {
             continue;
         }
         let mut stage = match Stage::open(ctx, false, Some(&tenant.id)).await {
@@ -419,7 +392,7 @@ async fn prepare(
 pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     let mut chosen = None;
     for tenant in ctx.tenants() {
-        if let Some(tool) = foreign_tools(ctx, &tenant).into_iter().next() {
+        if let Some(tool) = ctx.target.profile.foreign_tools(&tenant).into_iter().next() {
             match Stage::open(ctx, false, Some(&tenant.id)).await {
                 Ok(stage) => {
                     chosen = Some((stage, tool));
@@ -642,7 +615,7 @@ async fn judge_path(
     stage: &mut Stage,
     case: &str,
     exchange: &Exchange,
-    witness: &super::t3::Witness,
+    witness: &super::Witness,
 ) -> CheckResult {
     let a = stage.caller.tenant.id.clone();
     let kind = exchange.kind;
@@ -817,7 +790,7 @@ pub async fn name_variants_gated(ctx: &mut Ctx<'_>) -> CheckResult {
 /// The tools `tenant` lacks that other tenants have, capped by the profile's
 /// `[coverage] max_tools_per_role` (what the cap leaves out is reported).
 fn covered_foreign(ctx: &mut Ctx<'_>, tenant: &Tenant) -> Vec<String> {
-    let mut all = foreign_tools(ctx, tenant);
+    let mut all = ctx.target.profile.foreign_tools(tenant);
     if let Some(cap) = ctx.target.profile.coverage.max_tools_per_role
         && all.len() > cap
     {
