@@ -220,6 +220,18 @@ async fn every_flaw_is_caught_by_the_check_of_its_property() {
         ),
         // A foreign tool refused 300 ms later than an unknown one.
         ("slow-foreign", "T6.1", "refusal latency"),
+        // The second write tool skips its schema.
+        (
+            "charge-unvalidated",
+            "T3.3",
+            "charge: amount_cents: wrong type",
+        ),
+        // A list tool (only) takes the tenant from its arguments.
+        (
+            "list-tenant-arg",
+            "T3.1",
+            "notes_list: tenant_id names the other tenant",
+        ),
     ] {
         let target = notes("notes-stdio.toml", &[("NOTES_FLAW", flaw)], |_| {});
         let report = run(&target, id).await;

@@ -404,7 +404,7 @@ pub async fn token_lifetime(ctx: &mut Ctx<'_>) -> CheckResult {
 /// The first member `id` (a string or an integer) inside a tool result's structured
 /// content — or, for a server that answers JSON as text, inside its text content — as
 /// the write returned it.
-fn record_id(answer: &Answer) -> Option<Value> {
+pub(super) fn record_id(answer: &Answer) -> Option<Value> {
     fn find(v: &Value) -> Option<Value> {
         match v {
             Value::Object(map) => map

@@ -59,6 +59,9 @@ pub(super) struct Stage {
     /// when separate connections share no state (a stdio process per connection) or
     /// when the other tenant's list already shows the caller's own writes.
     pub other_observable: bool,
+    /// The other tenant's own write, made once for misdirected reads to show: the
+    /// record id it returned (`Some(None)`: written, no id returned).
+    other_record: Option<Option<Value>>,
 }
 
 /// Picks the caller (`caller`, or the first tenant that fits) with a write tool it may
@@ -139,6 +142,7 @@ impl Stage {
             },
             write,
             other_observable: false,
+            other_record: None,
         };
         let control = ctx.marker_for(&stage.caller.tenant.id);
         let write = stage.write.clone();
@@ -444,6 +448,131 @@ impl Stage {
         Ok(())
     }
 
+    /// Writes a marker as the other tenant (once per stage, with the caller's write
+    /// tool if the other tenant may call it), so that a read that reaches the other
+    /// tenant shows it. Returns the record id the write returned, if any.
+    pub async fn seed_other(&mut self, ctx: &mut Ctx<'_>) -> Result<Option<Value>, Abort> {
+        if let Some(known) = &self.other_record {
+            return Ok(known.clone());
+        }
+        let other = self.other.tenant.clone();
+        let write = self.write.clone();
+        let mut id = None;
+        if other.entitled(&write) && other.principal_for(&write).is_some() {
+            let m = ctx.marker_for(&other.id);
+            let args = Value::Object(tool_arguments(ctx, &write, &other.id, &m));
+            let token = call_token(ctx, &other, &write, &write).await?;
+            let answer = self
+                .other
+                .conn
+                .call_tool(&write, args, token.as_deref())
+                .await?;
+            id = super::t2::record_id(&answer);
+        }
+        self.other_record = Some(id.clone());
+        Ok(id)
+    }
+
+    /// Calls `tool` as the caller with `fields` merged into its arguments and records
+    /// case `case`: a write judged by its effects (`expect`), any other tool by what it
+    /// returns — nothing of the other tenant's (whose own write is made first, and whose
+    /// record id fills `{id}`).
+    pub async fn try_fields(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        tool: &str,
+        case: &str,
+        fields: &Map<String, Value>,
+        expect: Expect,
+    ) -> CheckResult {
+        let writes = ctx
+            .target
+            .profile
+            .tool(tool)
+            .is_some_and(|t| t.role == Role::Write);
+        let a = self.caller.tenant.id.clone();
+        if writes {
+            let marker = ctx.takes_marker(tool).then(|| ctx.marker_for(&a));
+            let m = marker.clone().unwrap_or_default();
+            let witness = self.witness(ctx, tool, marker.as_deref()).await?;
+            let args = variants::merged(&self.arguments(ctx, tool, &m), fields);
+            let answer = self.call(ctx, tool, tool, Value::Object(args)).await?;
+            return self.judge(ctx, case, Some(&answer), &witness, expect).await;
+        }
+        let b = self.other.tenant.id.clone();
+        if !self.other_observable {
+            ctx.observe(
+                case,
+                Outcome::Skip,
+                format!("answers with {a}'s data only"),
+                format!("{b}'s writes cannot be observed from {a}'s session on this target (sessions share no state), so a read of {b} could not be told apart"),
+            );
+            return Ok(());
+        }
+        let id = self
+            .seed_other(ctx)
+            .await?
+            .unwrap_or(Value::String(String::new()));
+        let base = match ctx.arguments_for(tool, "", &id, &a) {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        let args = variants::merged(&base, fields);
+        let token =
+            call_token_on(ctx, &self.caller.tenant, tool, tool, &super::id_text(&id)).await?;
+        let answer = self
+            .caller
+            .conn
+            .call_tool(tool, Value::Object(args), token.as_deref())
+            .await?;
+        self.judge_read(ctx, case, &answer);
+        Ok(())
+    }
+
+    /// Records case `case` of a read made as the caller: refused or answered, it must
+    /// carry nothing written for the other tenant.
+    pub fn judge_read(&self, ctx: &mut Ctx<'_>, case: &str, answer: &Answer) {
+        let (a, b) = (&self.caller.tenant.id, &self.other.tenant.id);
+        let leaked = ctx.screen(
+            a,
+            &format!("the answer to {case}"),
+            &super::readback::answer_text(answer),
+        );
+        ctx.must(
+            case,
+            !leaked,
+            format!("refused, or answered with {a}'s data only"),
+            if leaked {
+                format!(
+                    "{} — it carries {b}'s data (see the leak above)",
+                    answer.describe()
+                )
+            } else {
+                format!("{}; nothing of {b}'s in it", answer.describe())
+            },
+        );
+    }
+
+    /// The caller's tools (every role, capped by `[coverage]`) for which the profile
+    /// names a tenant argument, with it.
+    pub fn tenant_argument_tools(&self, ctx: &mut Ctx<'_>) -> Vec<(String, String)> {
+        let caller = self.caller.tenant.clone();
+        let mut out = Vec::new();
+        for role in [Role::Write, Role::List, Role::Read, Role::Other] {
+            for tool in ctx.covered_tools(&caller, role) {
+                if let Some(key) = ctx
+                    .target
+                    .profile
+                    .tool(&tool)
+                    .and_then(|s| s.tenant_argument.clone())
+                {
+                    out.push((tool, key));
+                }
+            }
+        }
+        out
+    }
+
     fn observed(&self) -> String {
         if self.other_observable {
             format!("{} or {}", self.caller.tenant.id, self.other.tenant.id)
@@ -481,12 +610,24 @@ pub async fn call_token(
     name: &str,
     canonical: &str,
 ) -> Result<Option<String>, Abort> {
+    call_token_on(ctx, tenant, name, canonical, "").await
+}
+
+/// [`call_token`] for a call on record `id` (the resource the profile's template
+/// names for it).
+pub async fn call_token_on(
+    ctx: &Ctx<'_>,
+    tenant: &Tenant,
+    name: &str,
+    canonical: &str,
+    id: &str,
+) -> Result<Option<String>, Abort> {
     let principal = tenant
         .principal_for(canonical)
         .or_else(|| tenant.principals().into_iter().next())
         .map(|p| p.id)
         .unwrap_or_default();
-    let mut grant = ctx.grant(&tenant.id, &principal, canonical, "");
+    let mut grant = ctx.grant(&tenant.id, &principal, canonical, id);
     grant.tool = name.to_owned();
     ctx.mint(&grant).await
 }
@@ -536,36 +677,36 @@ fn case_label(label: &str, fields: &Map<String, Value>) -> String {
     format!("{label}: {}", shorten(&visible(&shown), 90))
 }
 
-/// T3.1: a tenant argument naming another tenant never acts on it.
+/// T3.1: a tenant argument naming another tenant never acts on it — on every tool
+/// of the caller whose tenant argument the profile names: a write by its effects, a
+/// read by what it returns.
 pub async fn tenant_argument_untrusted(ctx: &mut Ctx<'_>) -> CheckResult {
-    let mut stage = Stage::open(ctx, true, None).await?;
-    let write = stage.write.clone();
-    let key = tenant_key(ctx, &write);
+    let mut stage = Stage::open(ctx, false, None).await?;
     let (a, b) = (
         stage.caller.tenant.id.clone(),
         stage.other.tenant.id.clone(),
     );
-    for (label, named) in [
-        (format!("{key} names the other tenant ({b})"), b.clone()),
-        (
-            format!("{key} names the caller's own tenant ({a})"),
-            a.clone(),
-        ),
-    ] {
-        let m = ctx.marker_for(&stage.caller.tenant.id);
-        let mut args = stage.arguments(ctx, &write, &m);
-        args.insert(key.clone(), json!(named));
-        let witness = stage.witness(ctx, &write, Some(&m)).await?;
-        let answer = stage.call(ctx, &write, &write, Value::Object(args)).await?;
-        stage
-            .judge(
-                ctx,
-                &label,
-                Some(&answer),
-                &witness,
-                Expect::RefusedOrScoped,
-            )
-            .await?;
+    let tools = stage.tenant_argument_tools(ctx);
+    if tools.is_empty() {
+        stage.close().await;
+        return Err(Abort::Skip(format!(
+            "no tool of {a} has a tenant argument in the profile ([tools.X] tenant_argument)"
+        )));
+    }
+    for (tool, key) in tools {
+        for (label, named) in [
+            (format!("{tool}: {key} names the other tenant ({b})"), &b),
+            (
+                format!("{tool}: {key} names the caller's own tenant ({a})"),
+                &a,
+            ),
+        ] {
+            let mut fields = Map::new();
+            fields.insert(key.clone(), json!(named));
+            stage
+                .try_fields(ctx, &tool, &label, &fields, Expect::RefusedOrScoped)
+                .await?;
+        }
     }
     stage.close().await;
     Ok(())
@@ -580,25 +721,52 @@ fn tenant_key(ctx: &Ctx<'_>, write: &str) -> String {
         .unwrap_or_else(|| "tenant_id".into())
 }
 
-/// T3.2: every spelling of a smuggled tenant id, and duplicate keys.
+/// T3.2: every spelling of a smuggled tenant id, on every tool of the caller whose
+/// tenant argument the profile names (a write by its effects, a read by what it
+/// returns), and duplicate keys.
 pub async fn smuggled_id_spellings(ctx: &mut Ctx<'_>) -> CheckResult {
-    let mut stage = Stage::open(ctx, true, None).await?;
-    let write = stage.write.clone();
-    let key = tenant_key(ctx, &write);
+    let mut stage = Stage::open(ctx, false, None).await?;
     let (a, b) = (
         stage.caller.tenant.id.clone(),
         stage.other.tenant.id.clone(),
     );
-    for spelling in variants::smuggled_spellings(&b, &a, &key) {
-        let m = ctx.marker_for(&stage.caller.tenant.id);
-        let args = variants::merged(&stage.arguments(ctx, &write, &m), &spelling.value);
-        let witness = stage.witness(ctx, &write, Some(&m)).await?;
-        let answer = stage.call(ctx, &write, &write, Value::Object(args)).await?;
-        let case = case_label(&spelling.label, &spelling.value);
-        stage
-            .judge(ctx, &case, Some(&answer), &witness, Expect::RefusedOrScoped)
-            .await?;
+    let tools = stage.tenant_argument_tools(ctx);
+    if tools.is_empty() {
+        stage.close().await;
+        return Err(Abort::Skip(format!(
+            "no tool of {a} has a tenant argument in the profile ([tools.X] tenant_argument)"
+        )));
     }
+    // Duplicate keys go in a write that takes a marker, judged by its effects.
+    let spliced = tools
+        .iter()
+        .find(|(t, _)| {
+            ctx.takes_marker(t)
+                && ctx
+                    .target
+                    .profile
+                    .tool(t)
+                    .is_some_and(|s| s.role == Role::Write)
+        })
+        .cloned();
+    for (tool, key) in &tools {
+        for spelling in variants::smuggled_spellings(&b, &a, key) {
+            let case = format!("{tool}: {}", case_label(&spelling.label, &spelling.value));
+            stage
+                .try_fields(ctx, tool, &case, &spelling.value, Expect::RefusedOrScoped)
+                .await?;
+        }
+    }
+    let Some((write, key)) = spliced else {
+        ctx.observe(
+            "duplicate keys",
+            Outcome::Skip,
+            "refused, or acting on the caller only",
+            format!("skipped: no write tool of {a} that takes {{marker}} has a tenant argument in the profile"),
+        );
+        stage.close().await;
+        return Ok(());
+    };
     for dup in variants::duplicate_keys(&b, &a, &key) {
         let m = ctx.marker_for(&stage.caller.tenant.id);
         let args = Value::Object(stage.arguments(ctx, &write, &m));
@@ -625,46 +793,81 @@ pub async fn smuggled_id_spellings(ctx: &mut Ctx<'_>) -> CheckResult {
     Ok(())
 }
 
-/// T3.3: arguments that do not match the write tool's `inputSchema` are refused with
-/// no partial effect.
+/// T3.3: arguments that do not match a tool's listed `inputSchema` are refused with no
+/// partial effect — for every tool of the caller (capped by `[coverage]`): a write
+/// judged by its effects, any other tool by its answer.
 pub async fn schema_enforced(ctx: &mut Ctx<'_>) -> CheckResult {
     let mut stage = Stage::open(ctx, false, None).await?;
-    let write = stage.write.clone();
+    let a = stage.caller.tenant.id.clone();
     let listing = stage.caller.conn.list_all_tools().await?;
-    let Some(schema) = listing
-        .tools
-        .iter()
-        .find(|t| t.get("name").and_then(Value::as_str) == Some(write.as_str()))
-        .and_then(|t| t.get("inputSchema"))
-        .cloned()
-    else {
-        return Err(Abort::Skip(format!(
-            "{write} is not in {}'s tools/list, so its inputSchema is unknown",
-            stage.caller.tenant.id
-        )));
-    };
-    let tenant_argument = ctx
-        .target
-        .profile
-        .tool(&write)
-        .and_then(|s| s.tenant_argument.clone());
-    for violation in schema_violations(&schema, tenant_argument.as_deref()) {
-        let m = ctx.marker_for(&stage.caller.tenant.id);
-        let base = stage.arguments(ctx, &write, &m);
-        let args = violation.apply(&base, &m);
-        let witness = stage.witness(ctx, &write, Some(&m)).await?;
-        let answer = stage.call(ctx, &write, &write, args).await?;
-        stage
-            .judge(
-                ctx,
-                &violation.label,
-                Some(&answer),
-                &witness,
-                Expect::Refused,
-            )
-            .await?;
+    let caller = stage.caller.tenant.clone();
+    let mut tools = Vec::new();
+    for role in [Role::Write, Role::List, Role::Read, Role::Other] {
+        tools.extend(ctx.covered_tools(&caller, role));
+    }
+    let mut judged = 0;
+    for tool in tools {
+        let Some(schema) = listing
+            .tools
+            .iter()
+            .find(|t| t.get("name").and_then(Value::as_str) == Some(tool.as_str()))
+            .and_then(|t| t.get("inputSchema"))
+            .cloned()
+        else {
+            ctx.observe(
+                &format!("{tool}: its inputSchema"),
+                Outcome::Skip,
+                "arguments that break the listed schema are refused",
+                format!("{tool} is not in {a}'s tools/list, so its inputSchema is unknown"),
+            );
+            continue;
+        };
+        let tenant_argument = ctx
+            .target
+            .profile
+            .tool(&tool)
+            .and_then(|s| s.tenant_argument.clone());
+        let writes = ctx
+            .target
+            .profile
+            .tool(&tool)
+            .is_some_and(|s| s.role == Role::Write);
+        // A read of one record names one that does not exist: only the schema can
+        // refuse it before the lookup does.
+        let record = json!("mcpt-no-such-record");
+        for violation in schema_violations(&schema, tenant_argument.as_deref()) {
+            let marker = (writes && ctx.takes_marker(&tool)).then(|| ctx.marker_for(&a));
+            let m = marker.clone().unwrap_or_default();
+            let base = match ctx.arguments_for(&tool, &m, &record, &a) {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            };
+            let args = violation.apply(&base, &m);
+            let witness = stage.witness(ctx, &tool, marker.as_deref()).await?;
+            let token = call_token_on(ctx, &caller, &tool, &tool, &super::id_text(&record)).await?;
+            let answer = stage
+                .caller
+                .conn
+                .call_tool(&tool, args, token.as_deref())
+                .await?;
+            stage
+                .judge(
+                    ctx,
+                    &format!("{tool}: {}", violation.label),
+                    Some(&answer),
+                    &witness,
+                    Expect::Refused,
+                )
+                .await?;
+            judged += 1;
+        }
     }
     stage.close().await;
+    if judged == 0 {
+        return Err(Abort::Skip(format!(
+            "no listed inputSchema of {a}'s tools admits a violation the harness can make (closed objects, typed properties, bounds)"
+        )));
+    }
     Ok(())
 }
 

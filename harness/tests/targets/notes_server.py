@@ -36,8 +36,8 @@ Switches (environment):
   saying "Access denied" — as some published servers answer.
 - NOTES_FLAW=scope-ignored|scope-missing-wildcard|list-only|tenant-arg|
   principal-ignored|list-unfiltered|charge-ungated|refusal-with-data|nested-tenant|
-  header-tenant|fold-names|shared-id-table|validate-first|slow-foreign: one deliberate
-  defect (scope-missing-wildcard:
+  header-tenant|fold-names|shared-id-table|validate-first|slow-foreign|
+  charge-unvalidated|list-tenant-arg: one deliberate defect (scope-missing-wildcard:
   a token without a scope claim authorises every tool; principal-ignored: a principal
   key grants every tool of its tenant; list-unfiltered: notes_list shows every tenant's
   notes; charge-ungated: charge takes no call token; refusal-with-data: a refused list
@@ -48,7 +48,9 @@ Switches (environment):
   answers are handed out on a 20 ms tick from one table keyed by the bare request id,
   to the request that asked last with that id; validate-first: arguments are checked
   against any tool's schema before the entitlement; slow-foreign: a tool that exists
-  for another tenant is refused 300 ms later than an unknown one).
+  for another tenant is refused 300 ms later than an unknown one; charge-unvalidated:
+  charge skips its schema; list-tenant-arg: notes_list, and only it, reads the
+  tenant from `tenant_id`).
 """
 
 import base64
@@ -360,7 +362,7 @@ class Session:
                 raise
         args = params.get("arguments", {})
         why = invalid_arguments(TOOLS[name]["inputSchema"], args)
-        if why:
+        if why and not (FLAW == "charge-unvalidated" and name == "charge"):
             return text_result(f"Invalid arguments for {name}: {why}", True)
         tenant = self.tenant
         context = args.get("context")
@@ -370,7 +372,7 @@ class Session:
             tenant = self.header_tenant
         claimed = args.get("tenant_id")
         if claimed is not None and claimed != tenant:
-            if FLAW == "tenant-arg" and claimed in TENANTS:
+            if claimed in TENANTS and (FLAW == "tenant-arg" or (FLAW == "list-tenant-arg" and name == "notes_list")):
                 tenant = claimed
             else:
                 return text_result("tenant_id does not match your tenant", True)
@@ -387,8 +389,12 @@ class Session:
                 rows = self.store.query("SELECT id, title FROM notes WHERE tenant = ? ORDER BY id", (tenant,))
             return text_result({"notes": [{"id": i, "title": t} for i, t in rows]})
         if name == "charge":
-            cid = self.store.insert("INSERT INTO charges (tenant, cents) VALUES (?, ?)", (tenant, args["amount_cents"]))
-            return text_result({"charge": cid, "amount_cents": args["amount_cents"]})
+            cents = args.get("amount_cents")
+            if not isinstance(cents, (int, str)):
+                # Only reachable with charge-unvalidated: stored as it came.
+                cents = json.dumps(cents)
+            cid = self.store.insert("INSERT INTO charges (tenant, cents) VALUES (?, ?)", (tenant, cents))
+            return text_result({"charge": cid, "amount_cents": cents})
         if name == "charges_list":
             rows = self.store.query("SELECT id, cents FROM charges WHERE tenant = ? ORDER BY id", (tenant,))
             return text_result({"charges": [{"id": i, "amount_cents": c} for i, c in rows]})
