@@ -658,6 +658,10 @@ pub struct ToolSpec {
     /// The argument that names a tenant, if the tool has one.
     #[serde(default)]
     pub tenant_argument: Option<String>,
+    /// The argument that names the acting user or principal, if the tool has one
+    /// (T3.1 also tries `user_id`, `principal`, `on_behalf_of` and `acting_as`).
+    #[serde(default)]
+    pub principal_argument: Option<String>,
     /// Members added to `params._meta` of every call of this tool — e.g. an
     /// idempotency key `{ "com.example/idempotency-key" = "{uuid}" }`. Strings may use
     /// `{uuid}` (fresh per call), `{tenant}` and `{tool}`.

@@ -232,6 +232,12 @@ async fn every_flaw_is_caught_by_the_check_of_its_property() {
             "T3.1",
             "notes_list: tenant_id names the other tenant",
         ),
+        // The acting principal from a user_id argument.
+        (
+            "user-arg",
+            "T3.1",
+            "alice of acme calls charge with user_id",
+        ),
     ] {
         let target = notes("notes-stdio.toml", &[("NOTES_FLAW", flaw)], |_| {});
         let report = run(&target, id).await;

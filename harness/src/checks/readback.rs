@@ -180,6 +180,34 @@ impl Witness {
     }
 }
 
+/// The innermost object of `listings` that carries `marker` in one of its own string
+/// members — the record a write made (a text content that is JSON is searched too).
+pub fn record_with(listings: &Listings, marker: &str) -> Option<Value> {
+    fn find(v: &Value, marker: &str) -> Option<Value> {
+        match v {
+            Value::Object(map) => map.values().find_map(|x| find(x, marker)).or_else(|| {
+                map.values()
+                    .any(|x| x.as_str().is_some_and(|s| s.contains(marker)))
+                    .then(|| v.clone())
+            }),
+            Value::Array(items) => items.iter().find_map(|x| find(x, marker)),
+            Value::String(s) if s.contains(marker) => serde_json::from_str::<Value>(s)
+                .ok()
+                .filter(|inner| inner.is_object() || inner.is_array())
+                .and_then(|inner| find(&inner, marker)),
+            _ => None,
+        }
+    }
+    listings.values().find_map(|v| find(v, marker))
+}
+
+/// Does `record` hold `value` as one of its own string members?
+pub fn record_names(record: &Value, value: &str) -> bool {
+    record
+        .as_object()
+        .is_some_and(|m| m.values().any(|v| v.as_str() == Some(value)))
+}
+
 /// Does any listing of `listings` mention `marker`?
 pub fn shows(listings: &Listings, marker: &str) -> bool {
     listings
@@ -314,6 +342,20 @@ mod tests {
             r.foreign_in("mcpt-T2-1-00000000abcdff", "globex")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_record_carrying_a_marker_is_found_inside_json_text() {
+        let mut l = Listings::new();
+        l.insert(
+            "notes_list".into(),
+            json!({"content": [{"type": "text", "text": json!({"notes": [
+                {"id": 1, "title": "other", "author": "bob"},
+                {"id": 2, "title": "mcpt-x-1", "author": "alice"}]}).to_string()}]}),
+        );
+        let r = record_with(&l, "mcpt-x-1").unwrap();
+        assert!(record_names(&r, "alice") && !record_names(&r, "bob"));
+        assert!(record_with(&l, "mcpt-x-2").is_none());
     }
 
     #[test]

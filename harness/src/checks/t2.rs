@@ -879,7 +879,7 @@ pub async fn tampered_tokens(ctx: &mut Ctx<'_>) -> CheckResult {
 
 /// A tenant, a tool, a principal that may call it and one that may not — write tools
 /// first.
-fn narrow_and_wide(ctx: &Ctx<'_>) -> Vec<(Tenant, String, String, String)> {
+pub(super) fn narrow_and_wide(ctx: &Ctx<'_>) -> Vec<(Tenant, String, String, String)> {
     let mut found = Vec::new();
     for t in ctx.tenants() {
         let principals = t.principals();

@@ -709,6 +709,148 @@ pub async fn tenant_argument_untrusted(ctx: &mut Ctx<'_>) -> CheckResult {
         }
     }
     stage.close().await;
+    principal_arguments(ctx).await
+}
+
+/// Argument names under which servers take the acting user (seed mistake 3 names
+/// `user_id` beside `tenant_id`).
+const PRINCIPAL_ARGUMENTS: &[&str] = &["user_id", "principal", "on_behalf_of", "acting_as"];
+
+/// T3.1 for principals: for every tenant with a tool one principal may call and
+/// another may not, the narrow principal calls it — with its own valid call token —
+/// naming the wide principal in every principal argument. Who acts never changes: the
+/// call is refused, and nothing is written anywhere.
+async fn principal_arguments(ctx: &mut Ctx<'_>) -> CheckResult {
+    for (tenant, tool, wide, narrow) in super::t2::narrow_and_wide(ctx) {
+        let principal = tenant
+            .principals()
+            .into_iter()
+            .find(|p| p.id == narrow)
+            .expect("narrow_and_wide names principals of the tenant");
+        let mut keys: Vec<String> = ctx
+            .target
+            .profile
+            .tool(&tool)
+            .and_then(|s| s.principal_argument.clone())
+            .into_iter()
+            .collect();
+        for k in PRINCIPAL_ARGUMENTS {
+            if !keys.iter().any(|x| x == k) {
+                keys.push((*k).to_owned());
+            }
+        }
+        let mut conn = ctx.session_as(&tenant, &principal).await?;
+        for key in keys.clone() {
+            let writes = ctx
+                .target
+                .profile
+                .tool(&tool)
+                .is_some_and(|s| s.role == Role::Write);
+            let marker = (writes && ctx.takes_marker(&tool)).then(|| ctx.marker_for(&tenant.id));
+            let m = marker.clone().unwrap_or_default();
+            let witness = ctx
+                .witness(&tool, marker.as_deref(), &mut conn, &tenant)
+                .await?;
+            let mut args = match ctx.arguments(&tool, &m, "", &tenant.id) {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            };
+            args.insert(key.clone(), json!(wide));
+            let token = ctx.mint(&ctx.grant(&tenant.id, &narrow, &tool, "")).await?;
+            let answer = conn
+                .call_tool(&tool, Value::Object(args), token.as_deref())
+                .await?;
+            ctx.expect_refused(
+                &format!("{narrow} of {} calls {tool} with {key} = {wide:?} ({wide} may call it, {narrow} may not)", tenant.id),
+                &answer,
+                &witness,
+                &mut conn,
+                &format!("refused: the call acts for {narrow}, whatever {key} names"),
+                &format!("the call succeeded: {key} made {narrow}'s call act as {wide}"),
+            )
+            .await?;
+        }
+        recorded_author(ctx, &mut conn, &tenant, &narrow, &wide, &keys).await?;
+        conn.close().await;
+    }
+    Ok(())
+}
+
+/// Where the target records who wrote (a write by `narrow` shows `narrow` in its
+/// record), a principal argument naming `wide` must not make the record `wide`'s.
+async fn recorded_author(
+    ctx: &mut Ctx<'_>,
+    conn: &mut Conn,
+    tenant: &Tenant,
+    narrow: &str,
+    wide: &str,
+    keys: &[String],
+) -> CheckResult {
+    let principals = tenant.principals();
+    let may = |who: &str, tool: &str| {
+        principals
+            .iter()
+            .any(|p| p.id == who && p.tools.iter().any(|t| t == tool))
+    };
+    let Some(write) = ctx
+        .shared_tools(Role::Write, &[tenant])
+        .into_iter()
+        .find(|w| ctx.takes_marker(w) && may(narrow, w) && may(wide, w))
+    else {
+        return Ok(());
+    };
+    let write_as = |ctx: &mut Ctx<'_>, extra: Option<&str>| {
+        let m = ctx.marker_for(&tenant.id);
+        let mut args = match ctx.arguments(&write, &m, "", &tenant.id) {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        if let Some(key) = extra {
+            args.insert(key.to_owned(), json!(wide));
+        }
+        (m, Value::Object(args))
+    };
+    let (m, args) = write_as(ctx, None);
+    let token = ctx.mint(&ctx.grant(&tenant.id, narrow, &write, "")).await?;
+    conn.call_tool(&write, args, token.as_deref()).await?;
+    let lists = ctx.read_lists(tenant, Some(&mut *conn)).await?;
+    let records = super::readback::record_with(&lists, &m)
+        .is_some_and(|r| super::readback::record_names(&r, narrow));
+    if !records {
+        ctx.observe(
+            &format!("{write}'s recorded author"),
+            Outcome::Skip,
+            format!("a principal argument does not change who {write} records"),
+            format!("skipped: a write by {narrow} does not show {narrow:?} in its record, so the target records no author the harness can see"),
+        );
+        return Ok(());
+    }
+    for key in keys {
+        let (m, args) = write_as(ctx, Some(key));
+        let token = ctx.mint(&ctx.grant(&tenant.id, narrow, &write, "")).await?;
+        let answer = conn.call_tool(&write, args, token.as_deref()).await?;
+        let lists = ctx.read_lists(tenant, Some(&mut *conn)).await?;
+        let record = super::readback::record_with(&lists, &m);
+        let as_wide = record.as_ref().is_some_and(|r| {
+            super::readback::record_names(r, wide) && !super::readback::record_names(r, narrow)
+        });
+        ctx.must(
+            &format!(
+                "{narrow} of {} writes {write} with {key} = {wide:?}: the recorded author",
+                tenant.id
+            ),
+            !as_wide,
+            format!("refused, or recorded as {narrow}'s"),
+            match (&record, as_wide) {
+                (_, true) => format!(
+                    "{}; the record names {wide}, not {narrow}: {key} changed who acts",
+                    answer.describe()
+                ),
+                (Some(_), false) => format!("{}; recorded as {narrow}'s", answer.describe()),
+                (None, false) => format!("{}; nothing written", answer.describe()),
+            },
+        );
+    }
     Ok(())
 }
 

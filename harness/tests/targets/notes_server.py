@@ -37,7 +37,7 @@ Switches (environment):
 - NOTES_FLAW=scope-ignored|scope-missing-wildcard|list-only|tenant-arg|
   principal-ignored|list-unfiltered|charge-ungated|refusal-with-data|nested-tenant|
   header-tenant|fold-names|shared-id-table|validate-first|slow-foreign|
-  charge-unvalidated|list-tenant-arg: one deliberate defect (scope-missing-wildcard:
+  charge-unvalidated|list-tenant-arg|user-arg: one deliberate defect (scope-missing-wildcard:
   a token without a scope claim authorises every tool; principal-ignored: a principal
   key grants every tool of its tenant; list-unfiltered: notes_list shows every tenant's
   notes; charge-ungated: charge takes no call token; refusal-with-data: a refused list
@@ -50,7 +50,8 @@ Switches (environment):
   against any tool's schema before the entitlement; slow-foreign: a tool that exists
   for another tenant is refused 300 ms later than an unknown one; charge-unvalidated:
   charge skips its schema; list-tenant-arg: notes_list, and only it, reads the
-  tenant from `tenant_id`).
+  tenant from `tenant_id`; user-arg: a `user_id` argument naming a principal of the
+  tenant is whose grants the call gets).
 """
 
 import base64
@@ -96,6 +97,7 @@ TENANTS = {
 }
 
 TENANT_ARG = {"tenant_id": {"type": "string", "description": "Your tenant (optional)"}}
+USER_ARG = {"user_id": {"type": "string", "description": "The acting user, for audit (optional)"}}
 TOOLS = {
     "notes_create": {
         "description": "Create a note",
@@ -105,6 +107,7 @@ TOOLS = {
                 "title": {"type": "string", "minLength": 1},
                 "context": {"type": "object", "description": "Client context (trace ids); not stored"},
                 **TENANT_ARG,
+                **USER_ARG,
             },
             "required": ["title"],
             "additionalProperties": False,
@@ -118,7 +121,7 @@ TOOLS = {
         "description": "Charge the account",
         "inputSchema": {
             "type": "object",
-            "properties": {"amount_cents": {"type": "integer", "minimum": 1}},
+            "properties": {"amount_cents": {"type": "integer", "minimum": 1}, **USER_ARG},
             "required": ["amount_cents"],
             "additionalProperties": False,
         },
@@ -188,8 +191,9 @@ def b64decode(segment):
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
-def verify_call_token(token, tenant, tool, check_grants=True):
-    """The token's principal, or Refused."""
+def verify_call_token(token, tenant, tool, check_grants=True, acting=None):
+    """The token's principal, or Refused. `acting` (the user-arg flaw) replaces the
+    token's principal in the grants check."""
     unauthorized = Refused(-32001, "Unauthorized")
     if not isinstance(token, str):
         raise unauthorized
@@ -222,6 +226,8 @@ def verify_call_token(token, tenant, tool, check_grants=True):
     grants = TENANTS[tenant]["principals"].get(principal) if isinstance(principal, str) else None
     if grants is None:
         raise unauthorized
+    if acting is not None:
+        grants = TENANTS[tenant]["principals"][acting]
     scope = claims.get("scope")
     if FLAW == "scope-missing-wildcard" and scope is None:
         scope = tool
@@ -351,7 +357,11 @@ class Session:
             try:
                 token = meta.get(META_KEY) if isinstance(meta, dict) else None
                 # fold-names: the principal's grants were judged on the name as sent.
-                verify_call_token(token, self.tenant, name, check_grants=not folded)
+                args = params.get("arguments")
+                acting = args.get("user_id") if FLAW == "user-arg" and isinstance(args, dict) else None
+                if acting not in TENANTS[self.tenant]["principals"]:
+                    acting = None
+                verify_call_token(token, self.tenant, name, check_grants=not folded, acting=acting)
             except Refused as refused:
                 if os.environ.get("NOTES_SOFT_REFUSALS") == "1":
                     return text_result("Access denied: a valid call token is required")
