@@ -531,3 +531,40 @@ async fn a_run_replays_with_its_seed() {
     assert_eq!(markers(&a), markers(&b), "the same seed, the same markers");
     assert_ne!(markers(&a), markers(&c), "another seed, other markers");
 }
+
+#[tokio::test]
+async fn a_tenant_without_write_tools_is_a_caller_too() {
+    let clean = notes("notes-readonly-stdio.toml", &[], |_| {});
+    let report = run(&clean, "T2.1,T6.1,T6.3").await;
+    clean_report_has_initech(&report);
+    let flawed = notes(
+        "notes-readonly-stdio.toml",
+        &[("NOTES_FLAW", "readonly-ungated")],
+        |_| {},
+    );
+    let report = run(&flawed, "T6.1").await;
+    let c = check(&report, "T6.1");
+    assert_eq!(c.outcome, Outcome::Fail, "readonly-ungated passed T6.1");
+    assert!(
+        c.details
+            .iter()
+            .any(|o| o.outcome == Outcome::Fail && o.case.starts_with("initech calls")),
+        "{:?}",
+        c.details
+    );
+}
+
+/// The clean server with a read-only tenant: no false failure, and initech was a
+/// caller of every tool it lacks.
+fn clean_report_has_initech(report: &RunReport) {
+    clean(report);
+    let t61 = check(report, "T6.1");
+    for tool in ["notes_create", "charge", "export"] {
+        assert!(
+            t61.details.iter().any(|o| o.outcome == Outcome::Pass
+                && o.case.starts_with(&format!("initech calls {tool} "))),
+            "initech calls {tool}: {:?}",
+            t61.details
+        );
+    }
+}

@@ -53,8 +53,11 @@ pub(super) enum Expect {
 pub(super) struct Stage {
     pub caller: Side,
     pub other: Side,
-    /// The caller's write tool (role `write`).
+    /// The caller's write tool (role `write`) — or, on a stage opened for a caller
+    /// without one ([`Stage::open_any`]), the other tenant's.
     pub write: String,
+    /// Does the caller have a write tool of its own (`write` is the caller's)?
+    pub caller_writes: bool,
     /// Can the other tenant's session observe what the caller's session wrote? False
     /// when separate connections share no state (a stdio process per connection) or
     /// when the other tenant's list already shows the caller's own writes.
@@ -143,6 +146,7 @@ impl Stage {
             write,
             other_observable: false,
             other_record: None,
+            caller_writes: true,
         };
         let control = ctx.marker_for(&stage.caller.tenant.id);
         let write = stage.write.clone();
@@ -234,6 +238,108 @@ impl Stage {
         } else {
             stage.other_observable = true;
         }
+        Ok(stage)
+    }
+
+    /// [`Stage::open`] for `caller`; for a caller without a write tool of its own, a
+    /// stage whose control is the other tenant's: a tenant that may write nothing can
+    /// still call what it must not, and the effects are read back in both tenants
+    /// (in the other tenant's lists where its sessions share state, and in the
+    /// caller's, where a marker that shows is proof by itself).
+    pub async fn open_any(ctx: &mut Ctx<'_>, caller: &str) -> Result<Self, Abort> {
+        let why = match Self::open(ctx, false, Some(caller)).await {
+            Err(Abort::Skip(why)) => why,
+            other => return other,
+        };
+        let profile = &ctx.target.profile;
+        let Some(a) = profile.tenants.iter().find(|t| t.id == caller).cloned() else {
+            return Err(Abort::Skip(why));
+        };
+        if !profile.tools_with_role(&a, Role::Write).is_empty() {
+            // It has a write tool that cannot be proved: the skip stands.
+            return Err(Abort::Skip(why));
+        }
+        let other = profile.tenants.iter().find_map(|t| {
+            let write = profile
+                .tools_with_role(t, Role::Write)
+                .into_iter()
+                .find(|w| t.principal_for(w).is_some() && ctx.takes_marker(w))?;
+            (t.id != a.id && !profile.readable_lists(t).is_empty()).then(|| (t.clone(), write))
+        });
+        let Some((b, write)) = other else {
+            return Err(Abort::Skip(why));
+        };
+        let caller_conn = ctx.session(&a).await?;
+        let other_conn = ctx.session(&b).await?;
+        let mut stage = Stage {
+            caller: Side {
+                lists: ctx.target.profile.readable_lists(&a),
+                tenant: a,
+                conn: caller_conn,
+            },
+            other: Side {
+                lists: ctx.target.profile.readable_lists(&b),
+                tenant: b,
+                conn: other_conn,
+            },
+            write,
+            caller_writes: false,
+            other_observable: false,
+            other_record: None,
+        };
+        let (a, b) = (
+            stage.caller.tenant.id.clone(),
+            stage.other.tenant.id.clone(),
+        );
+        // The control: the other tenant's own write shows in its lists, from a second
+        // session of it too (then its sessions share state and its read-back is
+        // evidence of what the caller's calls did).
+        let control = ctx.marker_for(&b);
+        let args = Value::Object(tool_arguments(ctx, &stage.write, &b, &control));
+        let token = call_token(ctx, &stage.other.tenant, &stage.write, &stage.write).await?;
+        let answer = stage
+            .other
+            .conn
+            .call_tool(&stage.write, args, token.as_deref())
+            .await?;
+        let mut again = Side {
+            tenant: stage.other.tenant.clone(),
+            conn: ctx.session(&stage.other.tenant.clone()).await?,
+            lists: stage.other.lists.clone(),
+        };
+        let shared = shows(&lists(ctx, &mut again).await?, &control);
+        again.conn.close().await;
+        let own = shows(&lists(ctx, &mut stage.other).await?, &control);
+        let case = format!("control: a valid {} call by {b} takes effect", stage.write);
+        ctx.must(
+            &case,
+            answer.succeeded() && own,
+            format!("succeeds, and {b}'s read-back shows it ({a} has no write tool of its own)"),
+            format!(
+                "{}{}",
+                answer.describe(),
+                if own {
+                    ", and its marker shows"
+                } else {
+                    ", but its marker does not show"
+                }
+            ),
+        );
+        if !(answer.succeeded() && own) {
+            stage.close().await;
+            return Err(Abort::ControlFailed);
+        }
+        stage.other_observable = shared;
+        if !shared {
+            ctx.observe(
+                &format!("{b}'s read-back"),
+                Outcome::Skip,
+                format!("a second session of {b} sees {b}'s own write"),
+                format!("sessions of this target share no state: {a} has no write tool, so effects are judged by {a}'s own lists only"),
+            );
+        }
+        // The other tenant's marker is now written: a misdirected read shows it.
+        stage.other_record = Some(None);
         Ok(stage)
     }
 

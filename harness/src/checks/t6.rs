@@ -90,7 +90,7 @@ pub async fn unlisted_tool_refused(ctx: &mut Ctx<'_>) -> CheckResult {
         if ctx.target.profile.foreign_tools(&tenant).is_empty() {
             continue;
         }
-        let mut stage = match Stage::open(ctx, false, Some(&tenant.id)).await {
+        let mut stage = match Stage::open_any(ctx, &tenant.id).await {
             Ok(stage) => stage,
             // The profile gives this tenant nothing to prove effects with.
             Err(Abort::Skip(_)) => continue,
@@ -721,7 +721,7 @@ pub async fn name_variants_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     let ids: Vec<&str> = tenant_ids.iter().map(String::as_str).collect();
     let (mut callers, mut control_failed) = (0, false);
     for tenant in ctx.acting_tenants() {
-        let mut stage = match Stage::open(ctx, false, Some(&tenant.id)).await {
+        let mut stage = match Stage::open_any(ctx, &tenant.id).await {
             Ok(stage) => stage,
             Err(Abort::Skip(_)) => continue,
             Err(Abort::ControlFailed) => {
@@ -739,7 +739,9 @@ pub async fn name_variants_gated(ctx: &mut Ctx<'_>) -> CheckResult {
                 (t, why, true)
             })
             .collect();
-        tools.push((stage.write.clone(), format!("{a}'s own write tool"), false));
+        if stage.caller_writes {
+            tools.push((stage.write.clone(), format!("{a}'s own write tool"), false));
+        }
         for (tool, why, foreign) in tools {
             for variant in variants::tool_name_variants(&tool, &ids) {
                 let mut token_names = vec![variant.value.clone()];

@@ -32,12 +32,14 @@ Switches (environment):
 - NOTES_PRINCIPAL_KEYS=1: every principal has an API key of its own (acme-alice-key,
   acme-bob-key, globex-gina-key), which grants what the principal may call; with
   NOTES_CALL_TOKENS=0 calls carry no call token at all — the key is the grant.
+- NOTES_READONLY_TENANT=1: a third tenant, initech (key initech-key-5b7d), on a
+  read-only plan: notes_list only, principal ivan.
 - NOTES_SOFT_REFUSALS=1: a call-token refusal is an ordinary result (`isError: false`)
   saying "Access denied" — as some published servers answer.
 - NOTES_FLAW=scope-ignored|scope-missing-wildcard|list-only|tenant-arg|
   principal-ignored|list-unfiltered|charge-ungated|refusal-with-data|nested-tenant|
   header-tenant|fold-names|shared-id-table|validate-first|slow-foreign|
-  charge-unvalidated|list-tenant-arg|user-arg: one deliberate defect (scope-missing-wildcard:
+  charge-unvalidated|list-tenant-arg|user-arg|readonly-ungated: one deliberate defect (scope-missing-wildcard:
   a token without a scope claim authorises every tool; principal-ignored: a principal
   key grants every tool of its tenant; list-unfiltered: notes_list shows every tenant's
   notes; charge-ungated: charge takes no call token; refusal-with-data: a refused list
@@ -51,7 +53,8 @@ Switches (environment):
   for another tenant is refused 300 ms later than an unknown one; charge-unvalidated:
   charge skips its schema; list-tenant-arg: notes_list, and only it, reads the
   tenant from `tenant_id`; user-arg: a `user_id` argument naming a principal of the
-  tenant is whose grants the call gets).
+  tenant is whose grants the call gets; readonly-ungated: a tenant with no write tool
+  is not gated at all).
 """
 
 import base64
@@ -81,6 +84,8 @@ if os.environ.get("NOTES_PRINCIPAL_KEYS") == "1":
         "acme-bob-key": ("acme", "bob"),
         "globex-gina-key": ("globex", "gina"),
     }
+if os.environ.get("NOTES_READONLY_TENANT") == "1":
+    API_KEYS["initech-key-5b7d"] = ("initech", None)
 CALL_TOKENS = os.environ.get("NOTES_CALL_TOKENS", "1") != "0"
 TENANTS = {
     "acme": {
@@ -95,6 +100,11 @@ TENANTS = {
         "principals": {"gina": ["notes_create", "notes_list", "export"]},
     },
 }
+
+if os.environ.get("NOTES_READONLY_TENANT") == "1":
+    # A read-only plan: one list tool, no write tool.
+    TENANTS["initech"] = {"tools": ["notes_list"], "principals": {"ivan": ["notes_list"]}}
+WRITE_TOOLS = {"notes_create", "charge"}
 
 TENANT_ARG = {"tenant_id": {"type": "string", "description": "Your tenant (optional)"}}
 USER_ARG = {"user_id": {"type": "string", "description": "The acting user, for audit (optional)"}}
@@ -346,7 +356,12 @@ class Session:
             name = name.strip().lower().replace("-", "_")
             known = name in TOOLS
         else:
-            known = name in TOOLS if FLAW == "list-only" else name in TENANTS[self.tenant]["tools"]
+            # readonly-ungated: "a read-only plan cannot write anyway" — its calls skip
+            # the entitlement.
+            readonly = not WRITE_TOOLS & set(TENANTS[self.tenant]["tools"])
+            unchecked = FLAW == "list-only" or (FLAW == "readonly-ungated" and readonly)
+            known = name in TOOLS if unchecked else name in TENANTS[self.tenant]["tools"]
+            folded = folded or (FLAW == "readonly-ungated" and readonly)
         if not known:
             raise Refused(-32602, f"Unknown tool: {params.get('name')}")
         if self.principal is not None and FLAW != "principal-ignored":
