@@ -568,3 +568,83 @@ fn clean_report_has_initech(report: &RunReport) {
         );
     }
 }
+
+/// The `tools/call` requests a check sent: (session, parsed frame).
+fn calls_sent(c: &CheckResult) -> Vec<(String, serde_json::Value)> {
+    c.transcript
+        .iter()
+        .filter(|f| f.direction == mcp_tenancy::model::Direction::Sent)
+        .filter_map(|f| {
+            let v: serde_json::Value = serde_json::from_str(&f.body).ok()?;
+            (v.get("method")? == "tools/call").then(|| (f.session.clone(), v))
+        })
+        .collect()
+}
+
+/// The claims of a compact JWS (unverified: the test reads what the harness minted).
+fn claims_of(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("three segments");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+#[tokio::test]
+async fn the_new_frames_are_really_sent() {
+    let target = notes("notes-http.toml", &[], |_| {});
+    let report = run(&target, "T6.3,T6.4,T3.4").await;
+    // T6.3: a spelling of another tenant's tool goes with a token naming the spelling
+    // and with one naming the tool itself.
+    let scopes: Vec<String> = calls_sent(check(&report, "T6.3"))
+        .into_iter()
+        .filter(|(_, f)| f["params"]["name"] == "EXPORT")
+        .map(|(_, f)| {
+            claims_of(f["params"]["_meta"]["com.example/authz"].as_str().unwrap())["scope"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(scopes.contains(&"EXPORT".to_owned()), "{scopes:?}");
+    assert!(scopes.contains(&"export".to_owned()), "{scopes:?}");
+    // Separator aliases are among the spellings.
+    let names: Vec<String> = calls_sent(check(&report, "T6.3"))
+        .into_iter()
+        .filter_map(|(_, f)| f["params"]["name"].as_str().map(str::to_owned))
+        .collect();
+    for alias in ["notesCreate", "NotesCreate", "notes/create", "notes-create"] {
+        assert!(names.iter().any(|n| n == alias), "{alias} sent");
+    }
+    // T6.4: the same ids, integers and strings, from sessions of two tenants.
+    let t64 = calls_sent(check(&report, "T6.4"));
+    for id in [serde_json::json!(7000), serde_json::json!("mcpt-request-1")] {
+        let sessions: std::collections::BTreeSet<String> = t64
+            .iter()
+            .filter(|(_, f)| f["id"] == id)
+            .map(|(s, _)| s.split('#').next().unwrap_or_default().to_owned())
+            .collect();
+        assert!(
+            sessions.contains("acme") && sessions.contains("globex"),
+            "id {id}: {sessions:?}"
+        );
+    }
+    // T3.4: the victim's id nested in the open object, in params._meta and in a header.
+    let t34 = calls_sent(check(&report, "T3.4"));
+    assert!(
+        t34.iter()
+            .any(|(_, f)| f["params"]["arguments"]["context"]["tenant_id"] == "globex")
+    );
+    assert!(
+        t34.iter()
+            .any(|(_, f)| f["params"]["_meta"]["tenant_id"] == "globex")
+    );
+    // (Request headers are not kept in the transcript; the header case ran.)
+    assert!(
+        check(&report, "T3.4")
+            .details
+            .iter()
+            .any(|o| o.case.contains("HTTP header X-Tenant-Id") && o.outcome == Outcome::Pass)
+    );
+}
