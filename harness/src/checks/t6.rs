@@ -852,6 +852,75 @@ async fn all_at_once<'f, T>(
     out.into_iter().flatten().collect()
 }
 
+/// How long each T6.4 session's GET stream is held open while the rounds run.
+const GET_STREAM_HOLD: Duration = Duration::from_millis(1500);
+
+/// The answers of T6.4's rounds — per round, every reader's request in flight at once
+/// — and, over HTTP, every message each reader's GET stream carried meanwhile.
+async fn send_rounds(
+    readers: &mut [Reader],
+    frames: &[Vec<(String, Vec<(String, String)>)>],
+    wait: Duration,
+) -> (Vec<Vec<Result<Answer, ClientError>>>, Vec<Vec<Value>>) {
+    if readers.iter_mut().all(|r| r.conn.http().is_some()) {
+        let hs: Vec<&crate::client::http::HttpConn> = readers
+            .iter_mut()
+            .filter_map(|r| r.conn.http().map(|h| &*h))
+            .collect();
+        let rounds = async {
+            let mut out = Vec::new();
+            for row in frames {
+                let sends: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = _> + '_>>> = hs
+                    .iter()
+                    .zip(row)
+                    .map(|(h, (frame, headers))| {
+                        let fut: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
+                            Box::pin(async move {
+                                h.post(frame.as_bytes(), headers, wait)
+                                    .await
+                                    .map(|a| Conn::answer_of(a, frame.as_bytes()))
+                            });
+                        fut
+                    })
+                    .collect();
+                out.push(all_at_once(sends).await);
+            }
+            out
+        };
+        let streams = async {
+            let listens: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = _> + '_>>> = hs
+                .iter()
+                .map(|h| {
+                    let fut: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
+                        Box::pin(h.listen_all(GET_STREAM_HOLD));
+                    fut
+                })
+                .collect();
+            all_at_once(listens)
+                .await
+                .into_iter()
+                .map(|r| r.unwrap_or_default())
+                .collect::<Vec<_>>()
+        };
+        return tokio::join!(rounds, streams);
+    }
+    let mut out = Vec::new();
+    for row in frames {
+        let sends: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = _> + '_>>> = readers
+            .iter_mut()
+            .zip(row)
+            .map(|(r, (frame, _))| {
+                let fut: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
+                    Box::pin(r.conn.send_raw(frame.as_bytes(), wait));
+                fut
+            })
+            .collect();
+        out.push(all_at_once(sends).await);
+    }
+    let none = readers.iter().map(|_| Vec::new()).collect();
+    (out, none)
+}
+
 /// One session of T6.4: its tenant, the list tool it reads, its own marker.
 struct Reader {
     tenant: Tenant,
@@ -939,10 +1008,11 @@ pub async fn answers_reach_their_session(ctx: &mut Ctx<'_>) -> CheckResult {
         ));
     }
     let wait = ctx.target.request_timeout();
-    let (mut crossed, mut rounds_held) = (Vec::new(), 0);
+    // Every round's frames, minted ahead (the rounds then go out back to back).
+    let mut frames: Vec<Vec<(String, Vec<(String, String)>)>> = Vec::new();
     for round in 0..ROUTING_ROUNDS {
         let id = routing_id(round);
-        let mut frames = Vec::new();
+        let mut row = Vec::new();
         for r in &readers {
             let token = ctx.token_for(&r.tenant, &r.list, "").await?;
             let args = ctx.arguments(&r.list, "", "", &r.tenant.id);
@@ -950,29 +1020,16 @@ pub async fn answers_reach_their_session(ctx: &mut Ctx<'_>) -> CheckResult {
             let frame =
                 json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
                     .to_string();
-            frames.push((frame, headers));
+            row.push((frame, headers));
         }
-        let sends: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = _> + '_>>> = readers
-            .iter_mut()
-            .zip(&frames)
-            .map(|(r, (frame, headers))| {
-                let fut: std::pin::Pin<Box<dyn std::future::Future<Output = _>>> =
-                    if r.conn.http().is_some() {
-                        Box::pin(async move {
-                            let h = r.conn.http().expect("an HTTP session");
-                            h.post(frame.as_bytes(), headers, wait)
-                                .await
-                                .map(|a| Conn::answer_of(a, frame.as_bytes()))
-                        })
-                    } else {
-                        Box::pin(r.conn.send_raw(frame.as_bytes(), wait))
-                    };
-                fut
-            })
-            .collect();
-        let answers = all_at_once(sends).await;
+        frames.push(row);
+    }
+    let (answers, streams) = send_rounds(&mut readers, &frames, wait).await;
+    let (mut crossed, mut rounds_held) = (Vec::new(), 0);
+    for (round, row) in answers.into_iter().enumerate() {
+        let id = routing_id(round);
         let mut held = true;
-        for (r, answer) in readers.iter().zip(answers) {
+        for (r, answer) in readers.iter().zip(row) {
             let answer = answer?;
             let text = super::readback::answer_text(&answer);
             let leaked = ctx.screen(
@@ -1004,6 +1061,20 @@ pub async fn answers_reach_their_session(ctx: &mut Ctx<'_>) -> CheckResult {
             rounds_held += 1;
         }
     }
+    // What each session's GET stream carried meanwhile.
+    for (r, stream) in readers.iter().zip(&streams) {
+        let messages: Vec<String> = stream.iter().map(Value::to_string).collect();
+        if ctx.screen(
+            &r.tenant.id,
+            &format!("{}'s GET stream", r.tenant.id),
+            &messages.join("\n"),
+        ) {
+            crossed.push(format!(
+                "{}'s GET stream carried another tenant's data",
+                r.tenant.id
+            ));
+        }
+    }
     let ids: Vec<&str> = readers.iter().map(|r| r.tenant.id.as_str()).collect();
     ctx.must(
         &format!(
@@ -1012,7 +1083,7 @@ pub async fn answers_reach_their_session(ctx: &mut Ctx<'_>) -> CheckResult {
             ids.join(", ")
         ),
         crossed.is_empty(),
-        "every session receives exactly its own answer: its id, its tenant's marker, nothing of another tenant",
+        "every session receives exactly its own answer: its id, its tenant's marker, nothing of another tenant — and nothing of another tenant on its GET stream",
         if crossed.is_empty() {
             format!("{rounds_held} of {ROUTING_ROUNDS} rounds: every answer was the session's own (integer and string ids)")
         } else {

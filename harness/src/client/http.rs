@@ -420,6 +420,17 @@ impl HttpConn {
     /// `method` and no `id`) it carries within `wait`. A server that offers no stream
     /// (HTTP 405) yields none.
     pub async fn listen(&self, wait: Duration) -> Result<Vec<Value>, ClientError> {
+        Ok(self
+            .listen_all(wait)
+            .await?
+            .into_iter()
+            .filter(|m| m.get("id").is_none() && m.get("method").is_some())
+            .collect())
+    }
+
+    /// [`HttpConn::listen`], keeping every message the stream carries (a response on
+    /// it too).
+    pub async fn listen_all(&self, wait: Duration) -> Result<Vec<Value>, ClientError> {
         let mut headers: Vec<(String, String)> = self
             .standard_headers()
             .into_iter()
@@ -462,10 +473,7 @@ impl HttpConn {
             format!("{status} (GET stream)"),
             body.as_bytes(),
         );
-        Ok(messages_in("text/event-stream", &body)
-            .into_iter()
-            .filter(|m| m.get("id").is_none() && m.get("method").is_some())
-            .collect())
+        Ok(messages_in("text/event-stream", &body))
     }
 }
 
