@@ -852,6 +852,9 @@ async fn all_at_once<'f, T>(
     out.into_iter().flatten().collect()
 }
 
+/// One request of a T6.4 round: its frame, and the HTTP headers that go with it.
+type Framed = (String, Vec<(String, String)>);
+
 /// How long each T6.4 session's GET stream is held open while the rounds run.
 const GET_STREAM_HOLD: Duration = Duration::from_millis(1500);
 
@@ -859,7 +862,7 @@ const GET_STREAM_HOLD: Duration = Duration::from_millis(1500);
 /// — and, over HTTP, every message each reader's GET stream carried meanwhile.
 async fn send_rounds(
     readers: &mut [Reader],
-    frames: &[Vec<(String, Vec<(String, String)>)>],
+    frames: &[Vec<Framed>],
     wait: Duration,
 ) -> (Vec<Vec<Result<Answer, ClientError>>>, Vec<Vec<Value>>) {
     if readers.iter_mut().all(|r| r.conn.http().is_some()) {
@@ -1009,7 +1012,7 @@ pub async fn answers_reach_their_session(ctx: &mut Ctx<'_>) -> CheckResult {
     }
     let wait = ctx.target.request_timeout();
     // Every round's frames, minted ahead (the rounds then go out back to back).
-    let mut frames: Vec<Vec<(String, Vec<(String, String)>)>> = Vec::new();
+    let mut frames: Vec<Vec<Framed>> = Vec::new();
     for round in 0..ROUTING_ROUNDS {
         let id = routing_id(round);
         let mut row = Vec::new();
