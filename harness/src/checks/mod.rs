@@ -595,6 +595,7 @@ impl<'a> Ctx<'a> {
             marker: marker.map(str::to_owned),
             session_tenant: tenant.id.clone(),
             before,
+            beside: Vec::new(),
         })
     }
 

@@ -143,6 +143,9 @@ pub struct Witness {
     pub session_tenant: String,
     /// Tenant id → its listings before the call (marker-less writes only).
     pub before: BTreeMap<String, Listings>,
+    /// Markers of valid calls sent together with the witnessed one (a batch, a
+    /// pipeline): the records they made are no change of the witnessed call's.
+    pub beside: Vec<String>,
 }
 
 impl Witness {
@@ -163,13 +166,13 @@ impl Witness {
                 }),
                 Some(_) => {}
                 None => {
+                    let settled =
+                        |v: &Value| super::volatile::settled(&without_records(v, &self.beside));
                     let changed = self
                         .before
                         .get(tenant)
                         .and_then(|b| b.get(tool))
-                        .is_some_and(|before| {
-                            super::volatile::settled(before) != super::volatile::settled(result)
-                        });
+                        .is_some_and(|before| settled(before) != settled(result));
                     if changed {
                         out.push(Seen::Changed { tool: tool.clone() });
                     }
@@ -206,6 +209,40 @@ pub fn record_names(record: &Value, value: &str) -> bool {
     record
         .as_object()
         .is_some_and(|m| m.values().any(|v| v.as_str() == Some(value)))
+}
+
+/// `value` without the array elements that mention any of `markers` (inside a text
+/// content that is JSON too, which is re-serialised): a listing as it would be without
+/// the records those markers' writes made.
+pub fn without_records(value: &Value, markers: &[String]) -> Value {
+    if markers.is_empty() {
+        return value.clone();
+    }
+    let mentions = |v: &Value| markers.iter().any(|m| crate::client::mentions(v, m));
+    match value {
+        // Inner records first: an element that still mentions a marker is one.
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| without_records(v, markers))
+                .filter(|v| !mentions(v))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), without_records(v, markers)))
+                .collect(),
+        ),
+        // Both sides of a comparison go through here: a JSON text is re-serialised
+        // whether or not it mentions a marker.
+        Value::String(s) if s.starts_with(['{', '[']) => match serde_json::from_str::<Value>(s) {
+            Ok(inner @ (Value::Object(_) | Value::Array(_))) => {
+                Value::String(without_records(&inner, markers).to_string())
+            }
+            _ => value.clone(),
+        },
+        other => other.clone(),
+    }
 }
 
 /// Does any listing of `listings` mention `marker`?
@@ -356,6 +393,20 @@ mod tests {
         let r = record_with(&l, "mcpt-x-1").unwrap();
         assert!(record_names(&r, "alice") && !record_names(&r, "bob"));
         assert!(record_with(&l, "mcpt-x-2").is_none());
+    }
+
+    #[test]
+    fn records_of_calls_sent_beside_are_no_change() {
+        let before = json!({"content": [{"type": "text", "text": json!({"charges": [{"id": 1}]}).to_string()}],
+                            "structuredContent": {"notes": [{"id": 1, "title": "old"}]}});
+        let after = json!({"content": [{"type": "text", "text": json!({"charges": [{"id": 1}, {"id": 2, "memo": "mcpt-a-1"}]}).to_string()}],
+                           "structuredContent": {"notes": [{"id": 1, "title": "old"}, {"id": 2, "title": "mcpt-a-1"}]}});
+        let beside = vec!["mcpt-a-1".to_owned()];
+        assert_eq!(
+            without_records(&after, &beside),
+            without_records(&before, &beside)
+        );
+        assert_ne!(without_records(&after, &[]), without_records(&before, &[]));
     }
 
     #[test]

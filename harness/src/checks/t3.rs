@@ -450,6 +450,7 @@ impl Stage {
             marker: marker.map(str::to_owned),
             session_tenant: self.caller.tenant.id.clone(),
             before,
+            beside: Vec::new(),
         })
     }
 

@@ -388,33 +388,49 @@ async fn prepare(
 }
 
 /// T6.2: a session that never listed, a JSON-RPC batch and pipelined frames (over
-/// HTTP: concurrent requests) all meet the same gate.
+/// HTTP: concurrent requests) all meet the same gate — for every acting tenant with a
+/// write tool of its own, and every tool it lacks.
 pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
-    let mut chosen = None;
-    for tenant in ctx.tenants() {
-        if let Some(tool) = ctx.target.profile.foreign_tools(&tenant).into_iter().next() {
-            match Stage::open(ctx, false, Some(&tenant.id)).await {
-                Ok(stage) => {
-                    chosen = Some((stage, tool));
-                    break;
-                }
-                // The profile gives this tenant nothing to prove effects with.
-                Err(Abort::Skip(_)) => continue,
-                // A failed control (already recorded) fails the check.
-                Err(e) => return Err(e),
-            }
+    let (mut callers, mut control_failed) = (0, false);
+    for tenant in ctx.acting_tenants() {
+        if ctx.target.profile.foreign_tools(&tenant).is_empty() {
+            continue;
         }
+        let mut stage = match Stage::open(ctx, false, Some(&tenant.id)).await {
+            Ok(stage) => stage,
+            // The profile gives this tenant nothing to prove effects with.
+            Err(Abort::Skip(_)) => continue,
+            Err(Abort::ControlFailed) => {
+                control_failed = true;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        callers += 1;
+        for forbidden in covered_foreign(ctx, &tenant) {
+            every_path(ctx, &mut stage, &forbidden).await?;
+        }
+        stage.close().await;
     }
-    let Some((mut stage, forbidden)) = chosen else {
+    if control_failed {
+        return Err(Abort::ControlFailed);
+    }
+    if callers == 0 {
         return Err(Abort::Skip(
             "no tenant both lacks a tool another tenant has and has a write and a list tool to prove effects with".into(),
         ));
-    };
+    }
+    Ok(())
+}
+
+/// T6.2's three paths for one forbidden tool.
+async fn every_path(ctx: &mut Ctx<'_>, stage: &mut Stage, forbidden: &str) -> CheckResult {
+    let forbidden = forbidden.to_owned();
     let a = stage.caller.tenant.id.clone();
     let write = stage.write.clone();
 
     // 1. The caller's session has never sent tools/list (the stage does not list).
-    let marker = marker_for(ctx, &stage, &forbidden);
+    let marker = marker_for(ctx, stage, &forbidden);
     let m = marker.clone().unwrap_or_default();
     let args = Value::Object(stage.arguments(ctx, &forbidden, &m));
     let witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
@@ -432,14 +448,15 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     // 2. A batch: an entitled write and the forbidden call in one JSON-RPC array.
     let wait = ctx.target.silence_timeout();
     let allowed_marker = ctx.marker_for(&a);
-    let allowed = prepare(ctx, &mut stage, &write, &allowed_marker).await?;
-    let marker = marker_for(ctx, &stage, &forbidden);
-    let bad = prepare(ctx, &mut stage, &forbidden, marker.as_deref().unwrap_or("")).await?;
+    let allowed = prepare(ctx, stage, &write, &allowed_marker).await?;
+    let marker = marker_for(ctx, stage, &forbidden);
+    let bad = prepare(ctx, stage, &forbidden, marker.as_deref().unwrap_or("")).await?;
     let batch = Value::Array(vec![allowed.frame.clone(), bad.frame.clone()]).to_string();
-    let witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
+    let mut witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
+    witness.beside = vec![allowed_marker.clone()];
     let from = ctx.transcript.frames().len();
     let direct = unless_silent(stage.send_raw(&batch, &bad.headers, wait).await)?;
-    let responses = collect(ctx, &mut stage, from, &[allowed.id, bad.id], wait).await?;
+    let responses = collect(ctx, stage, from, &[allowed.id, bad.id], wait).await?;
     let exchange = Exchange {
         kind: "batch",
         responses,
@@ -450,7 +467,7 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     };
     judge_path(
         ctx,
-        &mut stage,
+        stage,
         &format!("{forbidden} inside a JSON-RPC batch beside a valid {write} call"),
         &exchange,
         &witness,
@@ -461,15 +478,16 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     // HTTP one request carries one message (a body of three lines is one malformed
     // message), so there the three calls go as three POSTs in flight at once.
     let first_marker = ctx.marker_for(&a);
-    let first = prepare(ctx, &mut stage, &write, &first_marker).await?;
-    let marker = marker_for(ctx, &stage, &forbidden);
-    let bad = prepare(ctx, &mut stage, &forbidden, marker.as_deref().unwrap_or("")).await?;
+    let first = prepare(ctx, stage, &write, &first_marker).await?;
+    let marker = marker_for(ctx, stage, &forbidden);
+    let bad = prepare(ctx, stage, &forbidden, marker.as_deref().unwrap_or("")).await?;
     let last_marker = ctx.marker_for(&a);
-    let last = prepare(ctx, &mut stage, &write, &last_marker).await?;
-    let witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
+    let last = prepare(ctx, stage, &write, &last_marker).await?;
+    let mut witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
+    witness.beside = vec![first_marker.clone(), last_marker.clone()];
     let from = ctx.transcript.frames().len();
     let (case, direct) = if stage.caller.conn.http().is_some() {
-        let direct = post_at_once(&mut stage, [&first, &bad, &last], wait).await?;
+        let direct = post_at_once(stage, [&first, &bad, &last], wait).await?;
         (
             format!(
                 "{forbidden} sent between two {write} calls, all three POSTs in flight at once"
@@ -490,7 +508,7 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
             direct.into_iter().collect(),
         )
     };
-    let responses = collect(ctx, &mut stage, from, &[first.id, bad.id, last.id], wait).await?;
+    let responses = collect(ctx, stage, from, &[first.id, bad.id, last.id], wait).await?;
     let exchange = Exchange {
         kind: if stage.caller.conn.http().is_some() {
             "set of concurrent requests"
@@ -503,9 +521,7 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
         bad: bad.id,
         wait,
     };
-    judge_path(ctx, &mut stage, &case, &exchange, &witness).await?;
-    stage.close().await;
-    Ok(())
+    judge_path(ctx, stage, &case, &exchange, &witness).await
 }
 
 /// The answer of a raw exchange, or `None` when none came in time: silence is judged
