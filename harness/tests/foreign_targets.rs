@@ -239,18 +239,25 @@ async fn every_flaw_is_caught_by_the_check_of_its_property() {
             "alice of acme calls charge with user_id",
         ),
     ] {
-        let target = notes("notes-stdio.toml", &[("NOTES_FLAW", flaw)], |_| {});
-        let report = run(&target, id).await;
-        let c = check(&report, id);
-        assert_eq!(c.outcome, Outcome::Fail, "{flaw} passed {id}");
-        assert!(
-            c.details
-                .iter()
-                .any(|o| o.outcome == Outcome::Fail && o.case.contains(case)),
-            "{flaw}: {id} failed on another case: {:?}",
-            c.error_message
-        );
+        caught("notes-stdio.toml", flaw, id, case).await;
     }
+}
+
+/// The notes server of `profile` with `flaw` switched on fails `id`, on a case whose
+/// name contains `case`.
+async fn caught(profile: &str, flaw: &str, id: &str, case: &str) {
+    let target = notes(profile, &[("NOTES_FLAW", flaw)], |_| {});
+    let report = run(&target, id).await;
+    let c = check(&report, id);
+    assert_eq!(c.outcome, Outcome::Fail, "{flaw} passed {id}");
+    assert!(
+        c.details
+            .iter()
+            .any(|o| o.outcome == Outcome::Fail && o.case.contains(case)),
+        "{flaw}: {id} failed on another case: {:?} {:?}",
+        c.error_message,
+        c.details
+    );
 }
 
 #[tokio::test]
@@ -261,17 +268,7 @@ async fn flaws_only_http_can_have_are_caught_over_http() {
         // One table of pending requests keyed by the bare id, across sessions.
         ("shared-id-table", "T6.4", "same JSON-RPC id in flight"),
     ] {
-        let target = notes("notes-http.toml", &[("NOTES_FLAW", flaw)], |_| {});
-        let report = run(&target, id).await;
-        let c = check(&report, id);
-        assert_eq!(c.outcome, Outcome::Fail, "{flaw} passed {id}");
-        assert!(
-            c.details
-                .iter()
-                .any(|o| o.outcome == Outcome::Fail && o.case.contains(case)),
-            "{flaw}: {id} failed on another case: {:?}",
-            c.details
-        );
+        caught("notes-http.toml", flaw, id, case).await;
     }
 }
 

@@ -120,19 +120,17 @@ fn cast(
 }
 
 impl Stage {
-    /// Opens both sessions (as `caller`, or the first tenant that fits) and proves the
-    /// write tool and the read-back work: a legitimate write by the caller must show in
-    /// the caller's list. Then decides whether the other tenant's read-back can observe
-    /// anything. Neither session sends `tools/list`.
-    pub async fn open(
+    /// Opens a session as `a` (the caller) and one as `b`; nothing is sent yet.
+    async fn connect(
         ctx: &mut Ctx<'_>,
-        tenant_argument: bool,
-        caller: Option<&str>,
+        a: Tenant,
+        b: Tenant,
+        write: String,
+        caller_writes: bool,
     ) -> Result<Self, Abort> {
-        let (a, b, write) = cast(ctx, tenant_argument, caller)?;
         let caller_conn = ctx.session(&a).await?;
         let other_conn = ctx.session(&b).await?;
-        let mut stage = Stage {
+        Ok(Stage {
             caller: Side {
                 lists: ctx.target.profile.readable_lists(&a),
                 tenant: a,
@@ -144,10 +142,23 @@ impl Stage {
                 conn: other_conn,
             },
             write,
+            caller_writes,
             other_observable: false,
             other_record: None,
-            caller_writes: true,
-        };
+        })
+    }
+
+    /// Opens both sessions (as `caller`, or the first tenant that fits) and proves the
+    /// write tool and the read-back work: a legitimate write by the caller must show in
+    /// the caller's list. Then decides whether the other tenant's read-back can observe
+    /// anything. Neither session sends `tools/list`.
+    pub async fn open(
+        ctx: &mut Ctx<'_>,
+        tenant_argument: bool,
+        caller: Option<&str>,
+    ) -> Result<Self, Abort> {
+        let (a, b, write) = cast(ctx, tenant_argument, caller)?;
+        let mut stage = Stage::connect(ctx, a, b, write, true).await?;
         let control = ctx.marker_for(&stage.caller.tenant.id);
         let write = stage.write.clone();
         let args = stage.arguments(ctx, &write, &control);
@@ -269,24 +280,7 @@ impl Stage {
         let Some((b, write)) = other else {
             return Err(Abort::Skip(why));
         };
-        let caller_conn = ctx.session(&a).await?;
-        let other_conn = ctx.session(&b).await?;
-        let mut stage = Stage {
-            caller: Side {
-                lists: ctx.target.profile.readable_lists(&a),
-                tenant: a,
-                conn: caller_conn,
-            },
-            other: Side {
-                lists: ctx.target.profile.readable_lists(&b),
-                tenant: b,
-                conn: other_conn,
-            },
-            write,
-            caller_writes: false,
-            other_observable: false,
-            other_record: None,
-        };
+        let mut stage = Stage::connect(ctx, a, b, write, false).await?;
         let (a, b) = (
             stage.caller.tenant.id.clone(),
             stage.other.tenant.id.clone(),
@@ -358,12 +352,7 @@ impl Stage {
         canonical: &str,
         arguments: Value,
     ) -> Result<Answer, Abort> {
-        let token = call_token(ctx, &self.caller.tenant, name, canonical).await?;
-        Ok(self
-            .caller
-            .conn
-            .call_tool_as(name, canonical, arguments, token.as_deref())
-            .await?)
+        self.call_named(ctx, name, name, canonical, arguments).await
     }
 
     /// Calls `name` as the caller with a call token naming `token_name` (the name as

@@ -85,38 +85,81 @@ fn shape(answer: &Answer, name: &str, marker: Option<&str>) -> Value {
 /// T6.1: a tool that exists for another tenant is refused exactly like an unknown
 /// tool, with no effect — for every tenant as the caller.
 pub async fn unlisted_tool_refused(ctx: &mut Ctx<'_>) -> CheckResult {
-    let (mut callers, mut control_failed) = (0, false);
+    let mut callers = Callers::default();
     for tenant in ctx.acting_tenants() {
-        if ctx.target.profile.foreign_tools(&tenant).is_empty() {
+        let Some(mut stage) = callers.open(ctx, &tenant, Opening::AnyLacking).await? else {
             continue;
-        }
-        let mut stage = match Stage::open_any(ctx, &tenant.id).await {
-            Ok(stage) => stage,
-            // The profile gives this tenant nothing to prove effects with.
-            Err(Abort::Skip(_)) => continue,
-            // Recorded as a failure of this check; the other tenants are still tried,
-            // and the check fails at the end.
-            Err(Abort::ControlFailed) => {
-                control_failed = true;
-                continue;
-            }
-            Err(e) => return Err(e),
         };
-        callers += 1;
         for tool in covered_foreign(ctx, &tenant) {
             unlisted_case(ctx, &mut stage, &tool).await?;
         }
         stage.close().await;
     }
-    if control_failed {
-        return Err(Abort::ControlFailed);
+    callers.finish(NO_CALLER)
+}
+
+/// Why a T6 check found no caller.
+const NO_CALLER: &str = "no tenant both lacks a tool another tenant has and has a list tool (and a write tool, its own or another tenant's) to prove effects with (the profile's [[tenants]] tools and [tools.X] roles)";
+
+/// Which acting tenants a T6 check opens a stage for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// Tenants lacking a tool another has, with or without a write tool of their own.
+    AnyLacking,
+    /// Tenants lacking a tool another has, with a write tool of their own.
+    WritingLacking,
+    /// Every tenant (with or without a write tool).
+    Any,
+}
+
+/// The callers of a T6 check, opened in turn: a tenant the profile gives nothing to
+/// prove effects with is passed over; a failed control (already recorded) fails the
+/// check at the end, after the other tenants were tried.
+#[derive(Default)]
+struct Callers {
+    opened: usize,
+    control_failed: bool,
+}
+
+impl Callers {
+    /// The stage of `tenant` as the caller, or `None` to pass it over.
+    async fn open(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        tenant: &Tenant,
+        opening: Opening,
+    ) -> Result<Option<Stage>, Abort> {
+        if opening != Opening::Any && ctx.target.profile.foreign_tools(tenant).is_empty() {
+            return Ok(None);
+        }
+        let opened = match opening {
+            Opening::WritingLacking => Stage::open(ctx, false, Some(&tenant.id)).await,
+            _ => Stage::open_any(ctx, &tenant.id).await,
+        };
+        match opened {
+            Ok(stage) => {
+                self.opened += 1;
+                Ok(Some(stage))
+            }
+            Err(Abort::Skip(_)) => Ok(None),
+            Err(Abort::ControlFailed) => {
+                self.control_failed = true;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
-    if callers == 0 {
-        return Err(Abort::Skip(
-            "no tenant both lacks a tool another tenant has and has a write and a list tool to prove effects with (the profile's [[tenants]] tools and [tools.X] roles)".into(),
-        ));
+
+    /// The check's end: a failed control fails it, no caller at all skips it.
+    fn finish(self, none: &str) -> CheckResult {
+        if self.control_failed {
+            Err(Abort::ControlFailed)
+        } else if self.opened == 0 {
+            Err(Abort::Skip(none.to_owned()))
+        } else {
+            Ok(())
+        }
     }
-    Ok(())
 }
 
 /// Refusal-latency trials per foreign tool (T6.1), each against an unknown tool,
@@ -391,36 +434,20 @@ async fn prepare(
 /// HTTP: concurrent requests) all meet the same gate — for every acting tenant with a
 /// write tool of its own, and every tool it lacks.
 pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
-    let (mut callers, mut control_failed) = (0, false);
+    let mut callers = Callers::default();
     for tenant in ctx.acting_tenants() {
-        if ctx.target.profile.foreign_tools(&tenant).is_empty() {
+        let opened = callers.open(ctx, &tenant, Opening::WritingLacking).await?;
+        let Some(mut stage) = opened else {
             continue;
-        }
-        let mut stage = match Stage::open(ctx, false, Some(&tenant.id)).await {
-            Ok(stage) => stage,
-            // The profile gives this tenant nothing to prove effects with.
-            Err(Abort::Skip(_)) => continue,
-            Err(Abort::ControlFailed) => {
-                control_failed = true;
-                continue;
-            }
-            Err(e) => return Err(e),
         };
-        callers += 1;
         for forbidden in covered_foreign(ctx, &tenant) {
             every_path(ctx, &mut stage, &forbidden).await?;
         }
         stage.close().await;
     }
-    if control_failed {
-        return Err(Abort::ControlFailed);
-    }
-    if callers == 0 {
-        return Err(Abort::Skip(
-            "no tenant both lacks a tool another tenant has and has a write and a list tool to prove effects with".into(),
-        ));
-    }
-    Ok(())
+    callers.finish(
+        "no tenant both lacks a tool another tenant has and has a write and a list tool to prove effects with",
+    )
 }
 
 /// T6.2's three paths for one forbidden tool.
@@ -735,18 +762,11 @@ async fn judge_path(
 pub async fn name_variants_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     let tenant_ids: Vec<String> = ctx.tenants().into_iter().map(|t| t.id).collect();
     let ids: Vec<&str> = tenant_ids.iter().map(String::as_str).collect();
-    let (mut callers, mut control_failed) = (0, false);
+    let mut callers = Callers::default();
     for tenant in ctx.acting_tenants() {
-        let mut stage = match Stage::open_any(ctx, &tenant.id).await {
-            Ok(stage) => stage,
-            Err(Abort::Skip(_)) => continue,
-            Err(Abort::ControlFailed) => {
-                control_failed = true;
-                continue;
-            }
-            Err(e) => return Err(e),
+        let Some(mut stage) = callers.open(ctx, &tenant, Opening::Any).await? else {
+            continue;
         };
-        callers += 1;
         let a = stage.caller.tenant.id.clone();
         let mut tools: Vec<(String, String, bool)> = covered_foreign(ctx, &tenant)
             .into_iter()
@@ -794,15 +814,9 @@ pub async fn name_variants_gated(ctx: &mut Ctx<'_>) -> CheckResult {
         }
         stage.close().await;
     }
-    if control_failed {
-        return Err(Abort::ControlFailed);
-    }
-    if callers == 0 {
-        return Err(Abort::Skip(
-            "no tenant has a write and a list tool to prove effects with (the profile's [tools.X] roles)".into(),
-        ));
-    }
-    Ok(())
+    callers.finish(
+        "no tenant has a list tool and a write tool (its own or another tenant's) to prove effects with (the profile's [tools.X] roles)",
+    )
 }
 
 /// The tools `tenant` lacks that other tenants have, capped by the profile's
