@@ -232,6 +232,8 @@ async fn every_flaw_is_caught_by_the_check_of_its_property() {
             "T3.1",
             "notes_list: tenant_id names the other tenant",
         ),
+        // Refusals alike in words, apart in their structured reason.
+        ("reason-oracle", "T6.1", "calls export (a tool of globex)"),
         // The acting principal from a user_id argument.
         (
             "user-arg",
@@ -531,8 +533,8 @@ async fn a_run_replays_with_its_seed() {
 
 #[tokio::test]
 async fn a_tenant_without_write_tools_is_a_caller_too() {
-    let clean = notes("notes-readonly-stdio.toml", &[], |_| {});
-    let report = run(&clean, "T2.1,T6.1,T6.3").await;
+    let target = notes("notes-readonly-stdio.toml", &[], |_| {});
+    let report = run(&target, "T2.1,T6.1,T6.3").await;
     clean_report_has_initech(&report);
     let flawed = notes(
         "notes-readonly-stdio.toml",
@@ -644,4 +646,20 @@ async fn the_new_frames_are_really_sent() {
             .iter()
             .any(|o| o.case.contains("HTTP header X-Tenant-Id") && o.outcome == Outcome::Pass)
     );
+}
+
+#[tokio::test]
+async fn a_session_jwt_is_forged_like_a_call_token() {
+    let target = notes("notes-jwt-http.toml", &[], |_| {});
+    let report = run(&target, "T2.7").await;
+    clean(&report);
+    let t27 = check(&report, "T2.7");
+    assert_eq!(t27.outcome, Outcome::Pass, "{:?}", t27.details);
+    caught(
+        "notes-jwt-http.toml",
+        "bearer-any-audience",
+        "T2.7",
+        "audience",
+    )
+    .await;
 }

@@ -34,12 +34,15 @@ Switches (environment):
   NOTES_CALL_TOKENS=0 calls carry no call token at all — the key is the grant.
 - NOTES_READONLY_TENANT=1: a third tenant, initech (key initech-key-5b7d), on a
   read-only plan: notes_list only, principal ivan.
+- NOTES_JWT_SESSIONS=1 (http): the bearer is an HS256 session JWT (claims tid, aud,
+  exp) signed with the token secret, not an API key.
 - NOTES_SOFT_REFUSALS=1: a call-token refusal is an ordinary result (`isError: false`)
   saying "Access denied" — as some published servers answer.
 - NOTES_FLAW=scope-ignored|scope-missing-wildcard|list-only|tenant-arg|
   principal-ignored|list-unfiltered|charge-ungated|refusal-with-data|nested-tenant|
   header-tenant|fold-names|shared-id-table|validate-first|slow-foreign|
-  charge-unvalidated|list-tenant-arg|user-arg|readonly-ungated: one deliberate defect (scope-missing-wildcard:
+  charge-unvalidated|list-tenant-arg|user-arg|readonly-ungated|bearer-any-audience|
+  reason-oracle: one deliberate defect (scope-missing-wildcard:
   a token without a scope claim authorises every tool; principal-ignored: a principal
   key grants every tool of its tenant; list-unfiltered: notes_list shows every tenant's
   notes; charge-ungated: charge takes no call token; refusal-with-data: a refused list
@@ -54,7 +57,9 @@ Switches (environment):
   charge skips its schema; list-tenant-arg: notes_list, and only it, reads the
   tenant from `tenant_id`; user-arg: a `user_id` argument naming a principal of the
   tenant is whose grants the call gets; readonly-ungated: a tenant with no write tool
-  is not gated at all).
+  is not gated at all; bearer-any-audience: a session JWT's audience is not checked; reason-oracle: an unknown
+  or foreign tool is refused in the same words, with `structuredContent.reason`
+  `unknown_tool` or `not_entitled`).
 """
 
 import base64
@@ -363,6 +368,14 @@ class Session:
             known = name in TOOLS if unchecked else name in TENANTS[self.tenant]["tools"]
             folded = folded or (FLAW == "readonly-ungated" and readonly)
         if not known:
+            if FLAW == "reason-oracle":
+                # The same words for both; the machine-readable reason tells them apart.
+                reason = "not_entitled" if name in TOOLS else "unknown_tool"
+                return {
+                    "content": [{"type": "text", "text": f"Unknown tool: {name}"}],
+                    "structuredContent": {"reason": reason},
+                    "isError": True,
+                }
             raise Refused(-32602, f"Unknown tool: {params.get('name')}")
         if self.principal is not None and FLAW != "principal-ignored":
             if name not in TENANTS[self.tenant]["principals"][self.principal]:
@@ -490,6 +503,33 @@ def serve_stdio(store):
                 out.flush()
 
 
+def session_of_jwt(token):
+    """NOTES_JWT_SESSIONS: (tenant, None) of an HS256 session JWT (claims tid, aud,
+    exp), or None."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        header = json.loads(b64decode(parts[0]))
+        claims = json.loads(b64decode(parts[1]))
+        signature = b64decode(parts[2])
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(header, dict) or header.get("alg") != "HS256" or not isinstance(claims, dict):
+        return None
+    expected = hmac.new(SECRET, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, signature):
+        return None
+    exp = claims.get("exp")
+    if not isinstance(exp, int) or exp < time.time() - SKEW:
+        return None
+    aud = claims.get("aud")
+    if FLAW != "bearer-any-audience" and not (aud == AUDIENCE or (isinstance(aud, list) and AUDIENCE in aud)):
+        return None
+    tenant = claims.get("tid")
+    return (tenant, None) if tenant in TENANTS else None
+
+
 class SharedIdTable:
     """The shared-id-table flaw: one table of waiting requests keyed by the bare JSON-RPC
     id, across every session; each answer, after the dispatcher's 20 ms tick, goes to
@@ -546,7 +586,11 @@ def serve_http(store, port):
         def who(self):
             """(tenant, principal) of the bearer, or None."""
             auth = self.headers.get("Authorization", "")
-            return API_KEYS.get(auth[7:]) if auth.startswith("Bearer ") else None
+            if not auth.startswith("Bearer "):
+                return None
+            if os.environ.get("NOTES_JWT_SESSIONS") == "1":
+                return session_of_jwt(auth[7:])
+            return API_KEYS.get(auth[7:])
 
         def signed(self, body):
             """Is the request signed, when signatures are required?"""
