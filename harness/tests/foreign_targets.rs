@@ -663,3 +663,18 @@ async fn a_session_jwt_is_forged_like_a_call_token() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_revoked_tool_that_still_runs_fails_t1_4() {
+    let target = notes("notes-revocable-stdio.toml", &[], |_| {});
+    let report = run(&target, "T1.4").await;
+    let t14 = check(&report, "T1.4");
+    assert_eq!(t14.outcome, Outcome::Pass, "{:?}", t14.details);
+    caught(
+        "notes-revocable-stdio.toml",
+        "revoked-still-callable",
+        "T1.4",
+        "acme calls charge after the revocation",
+    )
+    .await;
+}

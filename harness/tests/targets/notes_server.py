@@ -36,13 +36,15 @@ Switches (environment):
   read-only plan: notes_list only, principal ivan.
 - NOTES_JWT_SESSIONS=1 (http): the bearer is an HS256 session JWT (claims tid, aud,
   exp) signed with the token secret, not an API key.
+- NOTES_ENTITLEMENTS=FILE: each tenant's tools from a JSON file (tenant -> tools),
+  re-read on every request: an entitlement can be revoked while the server runs.
 - NOTES_SOFT_REFUSALS=1: a call-token refusal is an ordinary result (`isError: false`)
   saying "Access denied" — as some published servers answer.
 - NOTES_FLAW=scope-ignored|scope-missing-wildcard|list-only|tenant-arg|
   principal-ignored|list-unfiltered|charge-ungated|refusal-with-data|nested-tenant|
   header-tenant|fold-names|shared-id-table|validate-first|slow-foreign|
   charge-unvalidated|list-tenant-arg|user-arg|readonly-ungated|bearer-any-audience|
-  reason-oracle: one deliberate defect (scope-missing-wildcard:
+  reason-oracle|revoked-still-callable: one deliberate defect (scope-missing-wildcard:
   a token without a scope claim authorises every tool; principal-ignored: a principal
   key grants every tool of its tenant; list-unfiltered: notes_list shows every tenant's
   notes; charge-ungated: charge takes no call token; refusal-with-data: a refused list
@@ -59,7 +61,8 @@ Switches (environment):
   tenant is whose grants the call gets; readonly-ungated: a tenant with no write tool
   is not gated at all; bearer-any-audience: a session JWT's audience is not checked; reason-oracle: an unknown
   or foreign tool is refused in the same words, with `structuredContent.reason`
-  `unknown_tool` or `not_entitled`).
+  `unknown_tool` or `not_entitled`; revoked-still-callable: tools/list follows
+  NOTES_ENTITLEMENTS, tools/call the entitlements read at start).
 """
 
 import base64
@@ -110,6 +113,20 @@ if os.environ.get("NOTES_READONLY_TENANT") == "1":
     # A read-only plan: one list tool, no write tool.
     TENANTS["initech"] = {"tools": ["notes_list"], "principals": {"ivan": ["notes_list"]}}
 WRITE_TOOLS = {"notes_create", "charge"}
+ENTITLEMENTS = os.environ.get("NOTES_ENTITLEMENTS")
+
+
+def entitled(tenant, calling=False):
+    """The tools `tenant` is entitled to: from NOTES_ENTITLEMENTS (a JSON file of
+    tenant -> tools, re-read on every request) when set, else the built-in plans. With
+    revoked-still-callable, calls keep the entitlements read at start."""
+    if ENTITLEMENTS and not (calling and FLAW == "revoked-still-callable"):
+        try:
+            with open(ENTITLEMENTS) as f:
+                return json.load(f).get(tenant, [])
+        except (OSError, ValueError):
+            return []
+    return STARTUP_ENTITLEMENTS.get(tenant, TENANTS[tenant]["tools"])
 
 TENANT_ARG = {"tenant_id": {"type": "string", "description": "Your tenant (optional)"}}
 USER_ARG = {"user_id": {"type": "string", "description": "The acting user, for audit (optional)"}}
@@ -154,6 +171,19 @@ TOOLS = {
 FLAW = os.environ.get("NOTES_FLAW", "")
 RATE_LIMIT = int(os.environ.get("NOTES_RATE_LIMIT", "0") or 0)
 TRACE_IDS = os.environ.get("NOTES_TRACE_IDS") == "1"
+
+
+def startup_entitlements():
+    if not ENTITLEMENTS:
+        return {}
+    try:
+        with open(ENTITLEMENTS) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+STARTUP_ENTITLEMENTS = startup_entitlements()
 
 
 class Store:
@@ -333,7 +363,7 @@ class Session:
                 return text_result("rate limited: retry after 1s", True)
             raise Refused(-32029, "rate limited: retry after 1s")
         if method == "tools/list":
-            tools = [dict(name=n, **TOOLS[n]) for n in TENANTS[self.tenant]["tools"]]
+            tools = [dict(name=n, **TOOLS[n]) for n in entitled(self.tenant)]
             return {"tools": tools}
         if method == "tools/call":
             return self.call(params)
@@ -348,14 +378,14 @@ class Session:
             why = invalid_arguments(TOOLS[name]["inputSchema"], params.get("arguments", {}))
             if why:
                 return text_result(f"Invalid arguments for {name}: {why}", True)
-        if FLAW == "slow-foreign" and name in TOOLS and name not in TENANTS[self.tenant]["tools"]:
+        if FLAW == "slow-foreign" and name in TOOLS and name not in entitled(self.tenant, calling=True):
             # An entitlement lookup in a slow store, made only for tools that exist.
             time.sleep(0.3)
         if FLAW == "fold-names":
             # The gate refuses the exact names of other tenants' tools; the dispatcher
             # then folds the name it was given.
             foreign = {t for o, spec in TENANTS.items() if o != self.tenant for t in spec["tools"]}
-            if name in foreign and name not in TENANTS[self.tenant]["tools"]:
+            if name in foreign and name not in entitled(self.tenant, calling=True):
                 raise Refused(-32602, f"Unknown tool: {name}")
             folded = name != name.strip().lower().replace("-", "_")
             name = name.strip().lower().replace("-", "_")
@@ -363,9 +393,9 @@ class Session:
         else:
             # readonly-ungated: "a read-only plan cannot write anyway" — its calls skip
             # the entitlement.
-            readonly = not WRITE_TOOLS & set(TENANTS[self.tenant]["tools"])
+            readonly = not WRITE_TOOLS & set(entitled(self.tenant, calling=True))
             unchecked = FLAW == "list-only" or (FLAW == "readonly-ungated" and readonly)
-            known = name in TOOLS if unchecked else name in TENANTS[self.tenant]["tools"]
+            known = name in TOOLS if unchecked else name in entitled(self.tenant, calling=True)
             folded = folded or (FLAW == "readonly-ungated" and readonly)
         if not known:
             if FLAW == "reason-oracle":
