@@ -678,3 +678,30 @@ async fn a_revoked_tool_that_still_runs_fails_t1_4() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_target_without_a_principal_roster_is_judged_by_its_contract() {
+    // No roster: any principal the issuer signed is taken; the profile says so.
+    let open = [("NOTES_OPEN_PRINCIPALS", "1")];
+    let no_roster = |p: &mut Profile| p.tokens.roster = false;
+    let target = notes("notes-stdio.toml", &open, no_roster);
+    let report = run(&target, "T2.4").await;
+    clean(&report);
+    let t24 = check(&report, "T2.4");
+    assert!(
+        t24.details
+            .iter()
+            .any(|o| o.outcome == Outcome::Skip && o.actual.contains("tokens.roster = false")),
+        "{:?}",
+        t24.details
+    );
+    // The tenant claim is still bound: a token of globex in acme's session is caught.
+    let flawed = notes(
+        "notes-stdio.toml",
+        &[open[0], ("NOTES_FLAW", "tid-ignored")],
+        no_roster,
+    );
+    let report = run(&flawed, "T2.4").await;
+    let c = check(&report, "T2.4");
+    assert_eq!(c.outcome, Outcome::Fail, "tid-ignored passed T2.4");
+}

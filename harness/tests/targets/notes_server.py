@@ -38,13 +38,15 @@ Switches (environment):
   exp) signed with the token secret, not an API key.
 - NOTES_ENTITLEMENTS=FILE: each tenant's tools from a JSON file (tenant -> tools),
   re-read on every request: an entitlement can be revoked while the server runs.
+- NOTES_OPEN_PRINCIPALS=1: no principal roster — any `sub` the issuer signed is taken,
+  and the token's scope alone says what it may call.
 - NOTES_SOFT_REFUSALS=1: a call-token refusal is an ordinary result (`isError: false`)
   saying "Access denied" — as some published servers answer.
 - NOTES_FLAW=scope-ignored|scope-missing-wildcard|list-only|tenant-arg|
   principal-ignored|list-unfiltered|charge-ungated|refusal-with-data|nested-tenant|
   header-tenant|fold-names|shared-id-table|validate-first|slow-foreign|
   charge-unvalidated|list-tenant-arg|user-arg|readonly-ungated|bearer-any-audience|
-  reason-oracle|revoked-still-callable: one deliberate defect (scope-missing-wildcard:
+  reason-oracle|revoked-still-callable|tid-ignored: one deliberate defect (scope-missing-wildcard:
   a token without a scope claim authorises every tool; principal-ignored: a principal
   key grants every tool of its tenant; list-unfiltered: notes_list shows every tenant's
   notes; charge-ungated: charge takes no call token; refusal-with-data: a refused list
@@ -62,7 +64,8 @@ Switches (environment):
   is not gated at all; bearer-any-audience: a session JWT's audience is not checked; reason-oracle: an unknown
   or foreign tool is refused in the same words, with `structuredContent.reason`
   `unknown_tool` or `not_entitled`; revoked-still-callable: tools/list follows
-  NOTES_ENTITLEMENTS, tools/call the entitlements read at start).
+  NOTES_ENTITLEMENTS, tools/call the entitlements read at start; tid-ignored: a call
+  token's tenant claim is not compared with the session's).
 """
 
 import base64
@@ -265,10 +268,13 @@ def verify_call_token(token, tenant, tool, check_grants=True, acting=None):
         raise unauthorized
     if exp < now - SKEW or iat > now + SKEW or exp - iat > MAX_LIFETIME:
         raise unauthorized
-    if claims.get("tid") != tenant:
+    if claims.get("tid") != tenant and FLAW != "tid-ignored":
         raise unauthorized
     principal = claims.get("sub")
     grants = TENANTS[tenant]["principals"].get(principal) if isinstance(principal, str) else None
+    if os.environ.get("NOTES_OPEN_PRINCIPALS") == "1" and isinstance(principal, str) and principal:
+        # No roster: the issuer vouches for the principal; the scope alone grants.
+        grants = list(TOOLS)
     if grants is None:
         raise unauthorized
     if acting is not None:
