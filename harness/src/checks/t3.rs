@@ -1343,23 +1343,29 @@ fn placements(schema: &Value, key: &str, victim: &str, http: bool) -> Vec<(Strin
     out
 }
 
-/// Sends a call of `tool` as the caller with `marker` in its arguments and the
-/// victim's id placed by `placement`.
+/// Sends a call of `tool` as the caller — `marker` in its arguments, `{id}` filled
+/// with `id` (its call token minted for that record) — with the victim's id placed by
+/// `placement`.
 async fn call_placed(
     ctx: &mut Ctx<'_>,
     stage: &mut Stage,
     tool: &str,
     marker: &str,
+    id: &Value,
     victim: &str,
     placement: &Placement,
 ) -> Result<Answer, Abort> {
-    let mut args = stage.arguments(ctx, tool, marker);
+    let a = stage.caller.tenant.id.clone();
+    let mut args = match ctx.arguments_for(tool, marker, id, &a) {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
     if let Placement::Arguments(fields) = placement {
         args = variants::merged(&args, fields);
     }
-    let token = call_token(ctx, &stage.caller.tenant, tool, tool).await?;
-    let id = stage.caller.conn.next_id();
-    let (mut frame, mut headers) = stage.frame(id, tool, Value::Object(args), token.as_deref());
+    let token = call_token_on(ctx, &stage.caller.tenant, tool, tool, &super::id_text(id)).await?;
+    let rid = stage.caller.conn.next_id();
+    let (mut frame, mut headers) = stage.frame(rid, tool, Value::Object(args), token.as_deref());
     match placement {
         Placement::Arguments(_) => {}
         Placement::Meta(fields) => {
@@ -1378,53 +1384,44 @@ async fn call_placed(
 }
 
 /// T3.4: nothing else the client supplies selects the tenant — not an object nested
-/// where the tool's listed `inputSchema` leaves room (or under the usual envelope
-/// names), not `params._meta` members, not HTTP headers. The caller's write tool is
-/// judged by its effects (acting on the caller only, or refused); each of its list
-/// tools by what it returns: nothing of the other tenant, whose own write is made
-/// first so that a read of the wrong tenant shows.
+/// where a tool's listed `inputSchema` leaves room (or under the usual envelope
+/// names), not `params._meta` members, not HTTP headers — for every tool of the caller
+/// (capped by `[coverage]`). A write is judged by its effects (acting on the caller
+/// only, or refused); any other tool by what it returns: nothing of the other tenant,
+/// whose own write is made first so that a read of the wrong tenant shows.
 pub async fn nothing_else_selects_the_tenant(ctx: &mut Ctx<'_>) -> CheckResult {
     let mut stage = Stage::open(ctx, false, None).await?;
-    let write = stage.write.clone();
-    let key = tenant_key(ctx, &write);
     let (a, b) = (
         stage.caller.tenant.id.clone(),
         stage.other.tenant.id.clone(),
     );
     let http = stage.caller.conn.http().is_some();
-    let mut tools = vec![write.clone()];
-    tools.extend(stage.caller.lists.clone());
     let caller = stage.caller.tenant.clone();
+    let mut tools = Vec::new();
+    for role in [Role::Write, Role::List, Role::Read, Role::Other] {
+        tools.extend(ctx.covered_tools(&caller, role));
+    }
     let schemas = listed_schema(ctx, &caller, &tools).await?;
-    for (label, placement) in placements(&schemas[0], &key, &b, http) {
-        let m = ctx.marker_for(&a);
-        let witness = stage.witness(ctx, &write, Some(&m)).await?;
-        let answer = call_placed(ctx, &mut stage, &write, &m, &b, &placement).await?;
-        stage
-            .judge(
-                ctx,
-                &format!("{write}: {b}'s id {label}"),
-                Some(&answer),
-                &witness,
-                Expect::RefusedOrScoped,
-            )
-            .await?;
-    }
-    // The other tenant's own data, for a misdirected read to show.
-    let other = stage.other.tenant.clone();
-    if other.entitled(&write) && other.principal_for(&write).is_some() {
-        let m = ctx.marker_for(&b);
-        let args = Value::Object(tool_arguments(ctx, &write, &b, &m));
-        let token = call_token(ctx, &other, &write, &write).await?;
-        stage
-            .other
-            .conn
-            .call_tool(&write, args, token.as_deref())
-            .await?;
-    }
-    for (list, schema) in tools.iter().zip(&schemas).skip(1) {
+    for (tool, schema) in tools.iter().zip(&schemas) {
+        let key = tenant_key(ctx, tool);
+        let writes = ctx
+            .target
+            .profile
+            .tool(tool)
+            .is_some_and(|s| s.role == Role::Write);
         for (label, placement) in placements(schema, &key, &b, http) {
-            let case = format!("{list}: {b}'s id {label}");
+            let case = format!("{tool}: {b}'s id {label}");
+            if writes {
+                let marker = ctx.takes_marker(tool).then(|| ctx.marker_for(&a));
+                let m = marker.clone().unwrap_or_default();
+                let witness = stage.witness(ctx, tool, marker.as_deref()).await?;
+                let none = Value::String(String::new());
+                let answer = call_placed(ctx, &mut stage, tool, &m, &none, &b, &placement).await?;
+                stage
+                    .judge(ctx, &case, Some(&answer), &witness, Expect::RefusedOrScoped)
+                    .await?;
+                continue;
+            }
             if !stage.other_observable {
                 ctx.observe(
                     &case,
@@ -1434,25 +1431,12 @@ pub async fn nothing_else_selects_the_tenant(ctx: &mut Ctx<'_>) -> CheckResult {
                 );
                 continue;
             }
-            let answer = call_placed(ctx, &mut stage, list, "", &b, &placement).await?;
-            let leaked = ctx.screen(
-                &a,
-                &format!("the answer to {case}"),
-                &super::readback::answer_text(&answer),
-            );
-            ctx.must(
-                &case,
-                !leaked,
-                format!("refused, or answered with {a}'s data only"),
-                if leaked {
-                    format!(
-                        "{} — it carries {b}'s data (see the leak above)",
-                        answer.describe()
-                    )
-                } else {
-                    format!("{}; nothing of {b}'s in it", answer.describe())
-                },
-            );
+            let id = stage
+                .seed_other(ctx)
+                .await?
+                .unwrap_or(Value::String(String::new()));
+            let answer = call_placed(ctx, &mut stage, tool, "", &id, &b, &placement).await?;
+            stage.judge_read(ctx, &case, &answer);
         }
     }
     stage.close().await;
