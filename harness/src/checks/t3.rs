@@ -1322,11 +1322,30 @@ enum Placement {
 }
 
 /// Every T3.4 placement of `victim` for a tool with `schema`, labelled.
-fn placements(schema: &Value, key: &str, victim: &str, http: bool) -> Vec<(String, Placement)> {
-    let mut out: Vec<(String, Placement)> = variants::nested_placements(schema, key, victim)
-        .into_iter()
-        .map(|v| (v.label, Placement::Arguments(v.value)))
-        .collect();
+/// `declared`: the profile names the tool's tenant argument (T3.1 and T3.2 try it);
+/// otherwise the victim's id also goes in as a top-level argument the profile does not
+/// declare.
+fn placements(
+    schema: &Value,
+    key: &str,
+    victim: &str,
+    http: bool,
+    declared: bool,
+) -> Vec<(String, Placement)> {
+    let mut out: Vec<(String, Placement)> = Vec::new();
+    if !declared {
+        let mut top = Map::new();
+        top.insert(key.to_owned(), json!(victim));
+        out.push((
+            format!("as a top-level {key} the profile does not declare"),
+            Placement::Arguments(top),
+        ));
+    }
+    out.extend(
+        variants::nested_placements(schema, key, victim)
+            .into_iter()
+            .map(|v| (v.label, Placement::Arguments(v.value))),
+    );
     out.extend(
         variants::meta_placements(key, victim)
             .into_iter()
@@ -1404,12 +1423,17 @@ pub async fn nothing_else_selects_the_tenant(ctx: &mut Ctx<'_>) -> CheckResult {
     let schemas = listed_schema(ctx, &caller, &tools).await?;
     for (tool, schema) in tools.iter().zip(&schemas) {
         let key = tenant_key(ctx, tool);
+        let declared = ctx
+            .target
+            .profile
+            .tool(tool)
+            .is_some_and(|s| s.tenant_argument.is_some());
         let writes = ctx
             .target
             .profile
             .tool(tool)
             .is_some_and(|s| s.role == Role::Write);
-        for (label, placement) in placements(schema, &key, &b, http) {
+        for (label, placement) in placements(schema, &key, &b, http, declared) {
             let case = format!("{tool}: {b}'s id {label}");
             if writes {
                 let marker = ctx.takes_marker(tool).then(|| ctx.marker_for(&a));
