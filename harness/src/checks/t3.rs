@@ -48,6 +48,14 @@ pub(super) enum Expect {
     Refused,
 }
 
+/// A call made, waiting for the read-back that judges it ([`Stage::settle`]).
+pub(super) struct Deferred {
+    case: String,
+    answer: Answer,
+    witness: Witness,
+    expect: Expect,
+}
+
 /// The stage of a T3/T6 check: the caller, the other tenant, the caller's write tool,
 /// and whether the other tenant's read-back can observe anything.
 pub(super) struct Stage {
@@ -453,15 +461,48 @@ impl Stage {
         witness: &Witness,
         expect: Expect,
     ) -> CheckResult {
+        let read = self.read_back(ctx, witness.writes).await?;
+        self.judge_read_back(ctx, case, answer, witness, expect, &read);
+        Ok(())
+    }
+
+    /// Both tenants' listings now (the other's only where it can observe anything);
+    /// `None` when nothing needs reading.
+    pub async fn read_back(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        needed: bool,
+    ) -> Result<Option<(Listings, Option<Listings>)>, Abort> {
+        if !needed {
+            return Ok(None);
+        }
+        let mine = lists(ctx, &mut self.caller).await?;
+        let theirs = if self.other_observable {
+            Some(lists(ctx, &mut self.other).await?)
+        } else {
+            None
+        };
+        Ok(Some((mine, theirs)))
+    }
+
+    /// [`Stage::judge`] with the read-back `read` made already — one read-back for
+    /// several calls, each with a marker of its own, judges them all.
+    pub fn judge_read_back(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        case: &str,
+        answer: Option<&Answer>,
+        witness: &Witness,
+        expect: Expect,
+        read: &Option<(Listings, Option<Listings>)>,
+    ) {
         let (a, b) = (self.caller.tenant.id.clone(), self.other.tenant.id.clone());
         let (mut in_caller, mut in_other) = (false, false);
-        if witness.writes {
-            let mine = lists(ctx, &mut self.caller).await?;
-            in_caller = !witness.seen_in(&a, &mine).is_empty();
-            if self.other_observable {
-                let theirs = lists(ctx, &mut self.other).await?;
-                in_other = !witness.seen_in(&b, &theirs).is_empty();
-            }
+        if let (true, Some((mine, theirs))) = (witness.writes, read) {
+            in_caller = !witness.seen_in(&a, mine).is_empty();
+            in_other = theirs
+                .as_ref()
+                .is_some_and(|t| !witness.seen_in(&b, t).is_empty());
         }
         let trace = match &witness.marker {
             Some(m) => format!("the marker {m}"),
@@ -541,7 +582,6 @@ impl Stage {
             )
         };
         ctx.must(case, ok, expected, actual);
-        Ok(())
     }
 
     /// Writes a marker as the other tenant (once per stage, with the caller's write
@@ -622,6 +662,51 @@ impl Stage {
             .call_tool(tool, Value::Object(args), token.as_deref())
             .await?;
         self.judge_read(ctx, case, &answer);
+        Ok(())
+    }
+
+    /// [`Stage::try_fields`], where `tool` writes with a marker, deferred: the call is
+    /// made now and its judgement waits in `pending` for one read-back that judges
+    /// every pending call by its own marker ([`Stage::settle`]).
+    pub async fn try_fields_deferred(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        tool: &str,
+        case: &str,
+        fields: &Map<String, Value>,
+        expect: Expect,
+        pending: &mut Vec<Deferred>,
+    ) -> CheckResult {
+        let writes = ctx
+            .target
+            .profile
+            .tool(tool)
+            .is_some_and(|t| t.role == Role::Write);
+        if !(writes && ctx.takes_marker(tool)) {
+            return self.try_fields(ctx, tool, case, fields, expect).await;
+        }
+        let m = ctx.marker_for(&self.caller.tenant.id.clone());
+        let witness = self.witness(ctx, tool, Some(&m)).await?;
+        let args = variants::merged(&self.arguments(ctx, tool, &m), fields);
+        let answer = self.call(ctx, tool, tool, Value::Object(args)).await?;
+        pending.push(Deferred {
+            case: case.to_owned(),
+            answer,
+            witness,
+            expect,
+        });
+        Ok(())
+    }
+
+    /// Reads both tenants back once and judges every call of `pending`.
+    pub async fn settle(&mut self, ctx: &mut Ctx<'_>, pending: Vec<Deferred>) -> CheckResult {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let read = self.read_back(ctx, true).await?;
+        for d in pending {
+            self.judge_read_back(ctx, &d.case, Some(&d.answer), &d.witness, d.expect, &read);
+        }
         Ok(())
     }
 
@@ -988,12 +1073,21 @@ pub async fn smuggled_id_spellings(ctx: &mut Ctx<'_>) -> CheckResult {
         })
         .cloned();
     for (tool, key) in &tools {
+        let mut pending = Vec::new();
         for spelling in variants::smuggled_spellings(&b, &a, key) {
             let case = format!("{tool}: {}", case_label(&spelling.label, &spelling.value));
             stage
-                .try_fields(ctx, tool, &case, &spelling.value, Expect::RefusedOrScoped)
+                .try_fields_deferred(
+                    ctx,
+                    tool,
+                    &case,
+                    &spelling.value,
+                    Expect::RefusedOrScoped,
+                    &mut pending,
+                )
                 .await?;
         }
+        stage.settle(ctx, pending).await?;
     }
     let Some((write, key)) = spliced else {
         ctx.observe(
@@ -1433,6 +1527,8 @@ pub async fn nothing_else_selects_the_tenant(ctx: &mut Ctx<'_>) -> CheckResult {
             .profile
             .tool(tool)
             .is_some_and(|s| s.role == Role::Write);
+        // Writes with a marker are judged together, by one read-back per tool.
+        let mut pending = Vec::new();
         for (label, placement) in placements(schema, &key, &b, http, declared) {
             let case = format!("{tool}: {b}'s id {label}");
             if writes {
@@ -1441,9 +1537,18 @@ pub async fn nothing_else_selects_the_tenant(ctx: &mut Ctx<'_>) -> CheckResult {
                 let witness = stage.witness(ctx, tool, marker.as_deref()).await?;
                 let none = Value::String(String::new());
                 let answer = call_placed(ctx, &mut stage, tool, &m, &none, &b, &placement).await?;
-                stage
-                    .judge(ctx, &case, Some(&answer), &witness, Expect::RefusedOrScoped)
-                    .await?;
+                if marker.is_some() {
+                    pending.push(Deferred {
+                        case,
+                        answer,
+                        witness,
+                        expect: Expect::RefusedOrScoped,
+                    });
+                } else {
+                    stage
+                        .judge(ctx, &case, Some(&answer), &witness, Expect::RefusedOrScoped)
+                        .await?;
+                }
                 continue;
             }
             if !stage.other_observable {
@@ -1462,6 +1567,7 @@ pub async fn nothing_else_selects_the_tenant(ctx: &mut Ctx<'_>) -> CheckResult {
             let answer = call_placed(ctx, &mut stage, tool, "", &id, &b, &placement).await?;
             stage.judge_read(ctx, &case, &answer);
         }
+        stage.settle(ctx, pending).await?;
     }
     stage.close().await;
     Ok(())

@@ -779,6 +779,16 @@ pub async fn name_variants_gated(ctx: &mut Ctx<'_>) -> CheckResult {
             tools.push((stage.write.clone(), format!("{a}'s own write tool"), false));
         }
         for (tool, why, foreign) in tools {
+            // Calls that carry a marker of their own (or write nothing) are judged
+            // together, by one read-back after the last of them: each marker names
+            // its call. A write without a marker is read back call by call.
+            let marker_less_write = !ctx.takes_marker(&tool)
+                && ctx
+                    .target
+                    .profile
+                    .tool(&tool)
+                    .is_some_and(|s| s.role == crate::profile::Role::Write);
+            let mut pending = Vec::new();
             for variant in variants::tool_name_variants(&tool, &ids) {
                 let mut token_names = vec![variant.value.clone()];
                 // The canonical name's token matters only where a foreign tool could be
@@ -806,10 +816,20 @@ pub async fn name_variants_gated(ctx: &mut Ctx<'_>) -> CheckResult {
                         visible(&variant.value),
                         variant.label
                     );
-                    stage
-                        .judge(ctx, &case, Some(&answer), &witness, Expect::Refused)
-                        .await?;
+                    if marker_less_write {
+                        stage
+                            .judge(ctx, &case, Some(&answer), &witness, Expect::Refused)
+                            .await?;
+                    } else {
+                        pending.push((case, answer, witness));
+                    }
                 }
+            }
+            let read = stage
+                .read_back(ctx, pending.iter().any(|(_, _, w)| w.writes()))
+                .await?;
+            for (case, answer, witness) in pending {
+                stage.judge_read_back(ctx, &case, Some(&answer), &witness, Expect::Refused, &read);
             }
         }
         stage.close().await;
