@@ -75,6 +75,19 @@ pub(super) struct Stage {
     other_record: Option<Option<Value>>,
 }
 
+/// Does a second session of `side`'s tenant see `marker`, written in `side`'s session?
+/// Then the tenant's sessions share state, and its read-back is evidence.
+async fn second_session_sees(ctx: &mut Ctx<'_>, side: &Side, marker: &str) -> Result<bool, Abort> {
+    let mut again = Side {
+        tenant: side.tenant.clone(),
+        conn: ctx.session(&side.tenant).await?,
+        lists: side.lists.clone(),
+    };
+    let seen = shows(&lists(ctx, &mut again).await?, marker);
+    again.conn.close().await;
+    Ok(seen)
+}
+
 /// Picks the caller (`caller`, or the first tenant that fits) with a write tool it may
 /// call (with a tenant argument when `tenant_argument`) and a list tool, and another
 /// tenant with a list tool.
@@ -232,13 +245,7 @@ impl Stage {
         }
         // Does a second session of the caller see the control write? Then sessions
         // share state and the other tenant's read-back is evidence.
-        let mut again = Side {
-            tenant: stage.caller.tenant.clone(),
-            conn: ctx.session(&stage.caller.tenant.clone()).await?,
-            lists: stage.caller.lists.clone(),
-        };
-        let shared = shows(&lists(ctx, &mut again).await?, &control);
-        again.conn.close().await;
+        let shared = second_session_sees(ctx, &stage.caller, &control).await?;
         let case = format!("{b}'s read-back");
         if !shared {
             ctx.observe(
@@ -304,13 +311,7 @@ impl Stage {
             .conn
             .call_tool(&stage.write, args, token.as_deref())
             .await?;
-        let mut again = Side {
-            tenant: stage.other.tenant.clone(),
-            conn: ctx.session(&stage.other.tenant.clone()).await?,
-            lists: stage.other.lists.clone(),
-        };
-        let shared = shows(&lists(ctx, &mut again).await?, &control);
-        again.conn.close().await;
+        let shared = second_session_sees(ctx, &stage.other, &control).await?;
         let own = shows(&lists(ctx, &mut stage.other).await?, &control);
         let case = format!("control: a valid {} call by {b} takes effect", stage.write);
         ctx.must(

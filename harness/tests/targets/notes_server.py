@@ -239,25 +239,31 @@ def b64decode(segment):
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
-def verify_call_token(token, tenant, tool, check_grants=True, acting=None):
-    """The token's principal, or Refused. `acting` (the user-arg flaw) replaces the
-    token's principal in the grants check."""
-    unauthorized = Refused(-32001, "Unauthorized")
+def verified_claims(token):
+    """The claims of an HS256 JWT signed with SECRET, or None."""
     if not isinstance(token, str):
-        raise unauthorized
+        return None
     parts = token.split(".")
     if len(parts) != 3:
-        raise unauthorized
+        return None
     try:
         header = json.loads(b64decode(parts[0]))
         claims = json.loads(b64decode(parts[1]))
         signature = b64decode(parts[2])
     except (ValueError, UnicodeDecodeError):
-        raise unauthorized
+        return None
     if not isinstance(header, dict) or header.get("alg") != "HS256" or not isinstance(claims, dict):
-        raise unauthorized
+        return None
     expected = hmac.new(SECRET, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
-    if not hmac.compare_digest(expected, signature):
+    return claims if hmac.compare_digest(expected, signature) else None
+
+
+def verify_call_token(token, tenant, tool, check_grants=True, acting=None):
+    """The token's principal, or Refused. `acting` (the user-arg flaw) replaces the
+    token's principal in the grants check."""
+    unauthorized = Refused(-32001, "Unauthorized")
+    claims = verified_claims(token)
+    if claims is None:
         raise unauthorized
     now = time.time()
     iat, exp = claims.get("iat"), claims.get("exp")
@@ -542,19 +548,8 @@ def serve_stdio(store):
 def session_of_jwt(token):
     """NOTES_JWT_SESSIONS: (tenant, None) of an HS256 session JWT (claims tid, aud,
     exp), or None."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        header = json.loads(b64decode(parts[0]))
-        claims = json.loads(b64decode(parts[1]))
-        signature = b64decode(parts[2])
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(header, dict) or header.get("alg") != "HS256" or not isinstance(claims, dict):
-        return None
-    expected = hmac.new(SECRET, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
-    if not hmac.compare_digest(expected, signature):
+    claims = verified_claims(token)
+    if claims is None:
         return None
     exp = claims.get("exp")
     if not isinstance(exp, int) or exp < time.time() - SKEW:
