@@ -705,3 +705,17 @@ async fn a_target_without_a_principal_roster_is_judged_by_its_contract() {
     let c = check(&report, "T2.4");
     assert_eq!(c.outcome, Outcome::Fail, "tid-ignored passed T2.4");
 }
+
+#[tokio::test]
+async fn an_http_429_is_waited_out_and_its_resent_answer_taken() {
+    // Unpaced: the server answers 429 with Retry-After; each frame goes again under an
+    // id of its own, and that answer is the call's — T6.4's same-id rounds included.
+    let target = notes("notes-http.toml", &[("NOTES_RATE_LIMIT", "10")], |_| {});
+    let report = run(&target, "T2.1,T6.4").await;
+    clean(&report);
+    for c in &report.checks {
+        assert_eq!(c.outcome, Outcome::Pass, "{}: {:?}", c.id, c.details);
+    }
+    let retried: u32 = report.checks.iter().map(|c| c.retries.rate_limited).sum();
+    assert!(retried > 0, "the run met the rate limit");
+}

@@ -694,7 +694,13 @@ impl<'a> Ctx<'a> {
             String::new()
         };
         let refused = !answer.succeeded();
-        let own: Vec<&str> = witness.marker.as_deref().into_iter().collect();
+        // What the request (and the valid calls sent with it) carried, an error may echo.
+        let own: Vec<&str> = witness
+            .marker
+            .iter()
+            .chain(&witness.beside)
+            .map(String::as_str)
+            .collect();
         let carries = if refused {
             self.refusal_carries(answer, &own, &[])
         } else {

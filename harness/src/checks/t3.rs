@@ -511,7 +511,13 @@ impl Stage {
         };
         let answered = answer.map_or("no answer".into(), Answer::describe);
         let was_refused = answer.is_none_or(refused);
-        let own: Vec<&str> = witness.marker.as_deref().into_iter().collect();
+        // What the request (and the valid calls sent with it) carried, an error may echo.
+        let own: Vec<&str> = witness
+            .marker
+            .iter()
+            .chain(&witness.beside)
+            .map(String::as_str)
+            .collect();
         let carries = answer
             .filter(|a| refused(a))
             .and_then(|a| ctx.refusal_carries(a, &own, &[]));

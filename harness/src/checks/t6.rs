@@ -908,13 +908,19 @@ type Framed = (String, Vec<(String, String)>);
 /// How long each T6.4 session's GET stream is held open while the rounds run.
 const GET_STREAM_HOLD: Duration = Duration::from_millis(1500);
 
+/// The answers of one T6.4 round, and whether a rate limit had a request sent again
+/// (under an id of its own: then its answer cannot carry the round's id).
+type Round = (Vec<Result<Answer, ClientError>>, bool);
+
 /// The answers of T6.4's rounds — per round, every reader's request in flight at once
 /// — and, over HTTP, every message each reader's GET stream carried meanwhile.
 async fn send_rounds(
     readers: &mut [Reader],
     frames: &[Vec<Framed>],
     wait: Duration,
-) -> (Vec<Vec<Result<Answer, ClientError>>>, Vec<Vec<Value>>) {
+    transcript: &crate::client::Transcript,
+) -> (Vec<Round>, Vec<Vec<Value>>) {
+    let resent = || transcript.retries().rate_limited;
     if readers.iter_mut().all(|r| r.conn.http().is_some()) {
         let hs: Vec<&crate::client::http::HttpConn> = readers
             .iter_mut()
@@ -936,7 +942,9 @@ async fn send_rounds(
                         fut
                     })
                     .collect();
-                out.push(all_at_once(sends).await);
+                let before = resent();
+                let answers = all_at_once(sends).await;
+                out.push((answers, resent() != before));
             }
             out
         };
@@ -968,7 +976,9 @@ async fn send_rounds(
                 fut
             })
             .collect();
-        out.push(all_at_once(sends).await);
+        let before = resent();
+        let answers = all_at_once(sends).await;
+        out.push((answers, resent() != before));
     }
     let none = readers.iter().map(|_| Vec::new()).collect();
     (out, none)
@@ -1077,9 +1087,9 @@ pub async fn answers_reach_their_session(ctx: &mut Ctx<'_>) -> CheckResult {
         }
         frames.push(row);
     }
-    let (answers, streams) = send_rounds(&mut readers, &frames, wait).await;
+    let (answers, streams) = send_rounds(&mut readers, &frames, wait, &ctx.transcript).await;
     let (mut crossed, mut rounds_held) = (Vec::new(), 0);
-    for (round, row) in answers.into_iter().enumerate() {
+    for (round, (row, resent)) in answers.into_iter().enumerate() {
         let id = routing_id(round);
         let mut held = true;
         for (r, answer) in readers.iter().zip(row) {
@@ -1090,7 +1100,7 @@ pub async fn answers_reach_their_session(ctx: &mut Ctx<'_>) -> CheckResult {
                 &format!("the answer to {}'s {} with id {id}", r.tenant.id, r.list),
                 &text,
             );
-            let same_id = answer.message.as_ref().and_then(|m| m.get("id")) == Some(&id);
+            let same_id = resent || answer.message.as_ref().and_then(|m| m.get("id")) == Some(&id);
             let own = answer.succeeded() && text.contains(r.marker.as_str());
             if leaked || !same_id || !own {
                 held = false;

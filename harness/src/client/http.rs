@@ -15,6 +15,9 @@ pub struct HttpAnswer {
     /// Every JSON-RPC message found in the body (JSON body or SSE `data:` events).
     pub messages: Vec<Value>,
     pub body: String,
+    /// The id the frame was last sent under, when a rate limit had it sent again under
+    /// an id of its own: its answer carries that id.
+    pub resent_id: Option<Value>,
 }
 
 impl HttpAnswer {
@@ -146,11 +149,13 @@ impl HttpConn {
         let mut awaited = Awaited::of_frame(body.unwrap_or_default());
         let mut retries = throttle.retries();
         let mut body = body.map(<[u8]>::to_vec);
+        let mut resent_id = None;
         loop {
             throttle.pace().await;
-            let answer = self
+            let mut answer = self
                 .exchange_once(method.clone(), body.as_deref(), headers, timeout)
                 .await?;
+            answer.resent_id = resent_id.clone();
             let message = answer.messages.iter().find(|m| awaited.answered_by(m));
             let limited = throttle.limited(
                 Some(answer.status),
@@ -165,12 +170,11 @@ impl HttpConn {
                 return Ok(answer);
             }
             // Sent again under an id of its own: an id is never reused in a session.
-            if let Some(again) = body
-                .as_deref()
-                .and_then(|b| super::renumbered(b, retry_id()))
-            {
+            let id = retry_id();
+            if let Some(again) = body.as_deref().and_then(|b| super::renumbered(b, id)) {
                 awaited = Awaited::of_frame(&again);
                 body = Some(again);
+                resent_id = Some(Value::from(id));
             }
         }
     }
@@ -337,6 +341,7 @@ impl HttpConn {
                 messages: messages_in(&content_type, &body),
                 headers,
                 body,
+                resent_id: None,
             })
         };
         let outcome = match tokio::time::timeout(timeout, run).await {
@@ -607,6 +612,7 @@ fn parse_response(raw: &[u8]) -> Option<HttpAnswer> {
         messages: messages_in(&content_type, &body),
         headers,
         body,
+        resent_id: None,
     })
 }
 

@@ -1330,10 +1330,17 @@ impl Conn {
 }
 
 fn http_answer(answer: HttpAnswer, awaited: &Awaited) -> Answer {
+    // A frame sent again after a rate limit went under an id of its own.
+    let resent = |m: &Value| {
+        answer
+            .resent_id
+            .as_ref()
+            .is_some_and(|id| m.get("id") == Some(id))
+    };
     let message = answer
         .messages
         .iter()
-        .find(|m| awaited.answered_by(m))
+        .find(|m| awaited.answered_by(m) || resent(m))
         .cloned();
     Answer {
         message,
