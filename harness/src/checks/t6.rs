@@ -288,6 +288,7 @@ async fn compare_latency(
         ctx.rng.shuffle(&mut pair);
         for (name, is_foreign) in pair {
             let token = call_token(ctx, &stage.caller.tenant, &name, tool).await?;
+            let limited = ctx.transcript.retries().rate_limited;
             let started = std::time::Instant::now();
             let answer = stage
                 .caller
@@ -299,12 +300,29 @@ async fn compare_latency(
                 // Judged by the shape comparison; a served call has no refusal to time.
                 return Ok(());
             }
+            if ctx.transcript.retries().rate_limited != limited {
+                // A rate limit's back-off is in this time: not a refusal's.
+                continue;
+            }
             if is_foreign {
                 foreign.push(ms);
             } else {
                 unknowns.push(ms);
             }
         }
+    }
+    if foreign.len() < LATENCY_TRIALS / 2 || unknowns.len() < LATENCY_TRIALS / 2 {
+        ctx.observe(
+            case,
+            crate::model::Outcome::Skip,
+            "refused as fast as an unknown tool",
+            format!(
+                "skipped: rate limits were waited out in most trials ({} and {} of {LATENCY_TRIALS} untouched), so their times say nothing of the refusals",
+                foreign.len(),
+                unknowns.len()
+            ),
+        );
+        return Ok(());
     }
     let (f, u) = (median(&mut foreign), median(&mut unknowns));
     let expected = format!(
