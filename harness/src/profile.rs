@@ -939,7 +939,6 @@ impl Profile {
         }
     }
 
-    /// The tools of `role` that `tenant` is entitled to, in name order.
     /// The tenants that act in a covering check: the first of each set of
     /// entitlements (tenants entitled alike would repeat each other's cases), capped by
     /// `coverage.max_tenants`.
@@ -1022,6 +1021,7 @@ impl Profile {
             .collect()
     }
 
+    /// The tools of `role` that `tenant` is entitled to, in name order.
     pub fn tools_with_role(&self, tenant: &Tenant, role: Role) -> Vec<String> {
         self.tools
             .iter()

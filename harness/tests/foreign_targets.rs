@@ -510,6 +510,7 @@ async fn a_run_replays_with_its_seed() {
             .iter()
             .flat_map(|c| c.details.iter())
             .flat_map(|o| {
+                // The part a replay repeats: up to the run's own salt (4 hex digits).
                 o.actual
                     .match_indices("mcpt-")
                     .map(|(at, _)| o.actual[at..].chars().take(22).collect::<String>())
@@ -528,6 +529,8 @@ async fn a_run_replays_with_its_seed() {
     assert_eq!(a.seed, 1234);
     assert!(!markers(&a).is_empty(), "T2.1 reports its markers");
     assert_eq!(markers(&a), markers(&b), "the same seed, the same markers");
+    // ... each with the run's own salt, so that a replay writes records of its own.
+    assert_ne!(first.salt, again.salt, "two runs, two salts");
     assert_ne!(markers(&a), markers(&c), "another seed, other markers");
 }
 

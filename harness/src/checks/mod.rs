@@ -238,11 +238,15 @@ impl<'a> Ctx<'a> {
     /// session of `tenant`: the run's registry records it as `tenant`'s, and any
     /// read-back of another tenant that shows it fails the check that sees it.
     pub fn marker_for(&mut self, tenant: &str) -> String {
+        // Twelve hex digits from the run's seed (a replay repeats them), four of the
+        // run's salt: a replay against a server that kept the first run's records
+        // writes markers of its own.
         let marker = format!(
-            "{}{}-{:012x}",
+            "{}{}-{:012x}{:04x}",
             readback::MARKER_PREFIX,
             self.def.id.replace('.', "-"),
-            self.rng.next_u64() & 0xffff_ffff_ffff
+            self.rng.next_u64() & 0xffff_ffff_ffff,
+            self.target.salt
         );
         self.target
             .markers

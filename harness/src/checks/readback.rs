@@ -80,15 +80,40 @@ impl Registry {
     }
 }
 
-/// Every run of marker characters after [`MARKER_PREFIX`] in `text`: the prefix and
-/// the letters, digits and hyphens that follow. Markers are recognised by a scan, not
-/// by trying each one, so a read-back costs one pass whatever the run has written.
+/// How many hex digits end a marker: 12 from the run's seed, 4 of the run's salt.
+pub const MARKER_HEX: usize = 16;
+
+/// Every marker-shaped slice of `text`: [`MARKER_PREFIX`], a check id spelt
+/// `T<digits>-<digits>-`, then exactly [`MARKER_HEX`] hex digits — whatever follows (a
+/// server's `-1` suffix, more letters). Markers are recognised by a scan, not by trying
+/// each one, so a read-back costs one pass whatever the run has written.
 fn marker_candidates(text: &str) -> impl Iterator<Item = &str> {
-    text.match_indices(MARKER_PREFIX).map(move |(at, _)| {
-        let end = text[at + MARKER_PREFIX.len()..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-            .map_or(text.len(), |n| at + MARKER_PREFIX.len() + n);
-        &text[at..end]
+    text.match_indices(MARKER_PREFIX).filter_map(move |(at, _)| {
+        let rest = text[at + MARKER_PREFIX.len()..].as_bytes();
+        let digits = |from: usize| {
+            rest[from.min(rest.len())..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count()
+        };
+        if rest.first() != Some(&b'T') {
+            return None;
+        }
+        let major = digits(1);
+        let mut i = 1 + major;
+        if major == 0 || rest.get(i) != Some(&b'-') {
+            return None;
+        }
+        let minor = digits(i + 1);
+        i += 1 + minor;
+        if minor == 0 || rest.get(i) != Some(&b'-') {
+            return None;
+        }
+        i += 1;
+        let hex = rest.get(i..i + MARKER_HEX)?;
+        hex.iter()
+            .all(u8::is_ascii_hexdigit)
+            .then(|| &text[at..at + MARKER_PREFIX.len() + i + MARKER_HEX])
     })
 }
 
@@ -349,18 +374,18 @@ mod tests {
     #[test]
     fn markers_of_other_tenants_are_found_once_and_the_readers_own_are_not() {
         let mut r = Registry::default();
-        r.record("mcpt-T2-1-00000000abcd", "acme", "T2.1");
-        r.record("mcpt-T3-1-0000000000ef", "globex", "T3.1");
+        r.record("mcpt-T2-1-00000000abcd1234", "acme", "T2.1");
+        r.record("mcpt-T3-1-0000000000ef5678", "globex", "T3.1");
         let listing = json!({"notes": [
-            {"title": "mcpt-T2-1-00000000abcd"},
-            {"title": "mcpt-T2-1-00000000abcd again"},
-            {"title": "mcpt-T3-1-0000000000ef"},
+            {"title": "mcpt-T2-1-00000000abcd1234"},
+            {"title": "mcpt-T2-1-00000000abcd1234 again"},
+            {"title": "mcpt-T3-1-0000000000ef5678"},
             {"title": "mcpt-T9-9-unknown"}
         ]})
         .to_string();
         let seen_by_globex = r.foreign_in(&listing, "globex");
         assert_eq!(seen_by_globex.len(), 1);
-        assert_eq!(seen_by_globex[0].marker, "mcpt-T2-1-00000000abcd");
+        assert_eq!(seen_by_globex[0].marker, "mcpt-T2-1-00000000abcd1234");
         assert_eq!(seen_by_globex[0].written.tenant, "acme");
         assert_eq!(r.foreign_in(&listing, "acme").len(), 1);
         assert_eq!(r.foreign_in(&listing, "initech").len(), 2);
@@ -369,16 +394,16 @@ mod tests {
     #[test]
     fn a_marker_inside_escaped_json_text_is_found() {
         let mut r = Registry::default();
-        r.record("mcpt-T2-1-00000000abcd", "acme", "T2.1");
+        r.record("mcpt-T2-1-00000000abcd1234", "acme", "T2.1");
         let text = json!({"content": [{"type": "text",
-            "text": json!({"title": "mcpt-T2-1-00000000abcd"}).to_string()}]})
+            "text": json!({"title": "mcpt-T2-1-00000000abcd1234"}).to_string()}]})
         .to_string();
         assert_eq!(r.foreign_in(&text, "globex").len(), 1);
-        // A longer token that merely starts like a marker is another marker.
-        assert!(
-            r.foreign_in("mcpt-T2-1-00000000abcdff", "globex")
-                .is_empty()
-        );
+        // Whatever follows a marker (a server's suffix) does not hide it.
+        assert_eq!(r.foreign_in("mcpt-T2-1-00000000abcd1234-1", "globex").len(), 1);
+        assert_eq!(r.foreign_in("mcpt-T2-1-00000000abcd1234ff", "globex").len(), 1);
+        // A shorter one is no marker.
+        assert!(r.foreign_in("mcpt-T2-1-00000000abcd", "globex").is_empty());
     }
 
     #[test]

@@ -1326,10 +1326,7 @@ fn schema_violations(schema: &Value, tenant_argument: Option<&str>) -> Vec<Viola
         if let Some(max) = prop.get("maxLength").and_then(Value::as_u64) {
             let filler = "x".repeat(max as usize + 1);
             out.push(Violation::new(
-                format!(
-                    "{name}: {} characters (maxLength {max})",
-                    max + 1 + MARK.len() as u64
-                ),
+                format!("{name}: {} characters or more (maxLength {max})", max + 1),
                 Edit::Set(name.clone(), json!(format!("{MARK}{filler}"))),
             ));
         }

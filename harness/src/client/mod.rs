@@ -390,6 +390,9 @@ pub struct Target {
     /// The run's random seed: markers and interleavings follow from it
     /// ([`Target::with_seed`] replays a run).
     pub seed: u64,
+    /// Fresh for every run, seeded or not: part of every marker, so that a replay's
+    /// markers are its own.
+    pub salt: u16,
     /// Every marker the run has written, and for which tenant: every read-back is
     /// searched for other tenants' markers.
     pub markers: std::sync::Mutex<crate::checks::readback::Registry>,
@@ -406,6 +409,15 @@ fn fresh_seed() -> u64 {
         .unwrap_or(1);
     // Spread the clock's low bits; keep it printable as a plain decimal.
     (nanos.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16).max(1)
+}
+
+/// A salt no other target of this process has (until 65 536 of them), varied by the
+/// clock across processes.
+fn fresh_salt() -> u16 {
+    static START: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let start = *START.get_or_init(|| (fresh_seed() >> 5) as u16);
+    start.wrapping_add(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Facts about a target that one check establishes and others depend on, each found
@@ -455,6 +467,7 @@ impl Target {
             probes: Default::default(),
             rate_limits: std::sync::Arc::new(pace::RateLimits::from_limits(&profile_limits)),
             seed: fresh_seed(),
+            salt: fresh_salt(),
             markers: Default::default(),
             slots: Default::default(),
         }
