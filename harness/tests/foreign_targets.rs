@@ -714,7 +714,7 @@ async fn an_http_429_is_waited_out_and_its_resent_answer_taken() {
     // Unpaced: the server answers 429 with Retry-After; each frame goes again under an
     // id of its own, and that answer is the call's — T6.4's same-id rounds included.
     let target = notes("notes-http.toml", &[("NOTES_RATE_LIMIT", "10")], |_| {});
-    let report = run(&target, "T2.1,T6.4").await;
+    let report = run(&target, "T2.1,T6.2,T6.4").await;
     clean(&report);
     for c in &report.checks {
         assert_eq!(c.outcome, Outcome::Pass, "{}: {:?}", c.id, c.details);

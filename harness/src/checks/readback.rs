@@ -88,33 +88,34 @@ pub const MARKER_HEX: usize = 16;
 /// server's `-1` suffix, more letters). Markers are recognised by a scan, not by trying
 /// each one, so a read-back costs one pass whatever the run has written.
 fn marker_candidates(text: &str) -> impl Iterator<Item = &str> {
-    text.match_indices(MARKER_PREFIX).filter_map(move |(at, _)| {
-        let rest = text[at + MARKER_PREFIX.len()..].as_bytes();
-        let digits = |from: usize| {
-            rest[from.min(rest.len())..]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .count()
-        };
-        if rest.first() != Some(&b'T') {
-            return None;
-        }
-        let major = digits(1);
-        let mut i = 1 + major;
-        if major == 0 || rest.get(i) != Some(&b'-') {
-            return None;
-        }
-        let minor = digits(i + 1);
-        i += 1 + minor;
-        if minor == 0 || rest.get(i) != Some(&b'-') {
-            return None;
-        }
-        i += 1;
-        let hex = rest.get(i..i + MARKER_HEX)?;
-        hex.iter()
-            .all(u8::is_ascii_hexdigit)
-            .then(|| &text[at..at + MARKER_PREFIX.len() + i + MARKER_HEX])
-    })
+    text.match_indices(MARKER_PREFIX)
+        .filter_map(move |(at, _)| {
+            let rest = &text.as_bytes()[at + MARKER_PREFIX.len()..];
+            let digits = |from: usize| {
+                rest[from.min(rest.len())..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count()
+            };
+            if rest.first() != Some(&b'T') {
+                return None;
+            }
+            let major = digits(1);
+            let mut i = 1 + major;
+            if major == 0 || rest.get(i) != Some(&b'-') {
+                return None;
+            }
+            let minor = digits(i + 1);
+            i += 1 + minor;
+            if minor == 0 || rest.get(i) != Some(&b'-') {
+                return None;
+            }
+            i += 1;
+            let hex = rest.get(i..i + MARKER_HEX)?;
+            hex.iter()
+                .all(u8::is_ascii_hexdigit)
+                .then(|| &text[at..at + MARKER_PREFIX.len() + i + MARKER_HEX])
+        })
 }
 
 /// Everything an answer carries, as one text: the parsed message when there is one
@@ -400,8 +401,14 @@ mod tests {
         .to_string();
         assert_eq!(r.foreign_in(&text, "globex").len(), 1);
         // Whatever follows a marker (a server's suffix) does not hide it.
-        assert_eq!(r.foreign_in("mcpt-T2-1-00000000abcd1234-1", "globex").len(), 1);
-        assert_eq!(r.foreign_in("mcpt-T2-1-00000000abcd1234ff", "globex").len(), 1);
+        assert_eq!(
+            r.foreign_in("mcpt-T2-1-00000000abcd1234-1", "globex").len(),
+            1
+        );
+        assert_eq!(
+            r.foreign_in("mcpt-T2-1-00000000abcd1234ff", "globex").len(),
+            1
+        );
         // A shorter one is no marker.
         assert!(r.foreign_in("mcpt-T2-1-00000000abcd", "globex").is_empty());
     }

@@ -198,6 +198,12 @@ pub async fn call_token_required(ctx: &mut Ctx<'_>) -> CheckResult {
     for tenant in tenants {
         let mut conn = ctx.session(&tenant).await?;
         for tool in ctx.covered_tools(&tenant, Role::Write) {
+            if ctx.takes_id(&tool) {
+                // A write of one record (an update, a delete) has no record to act on
+                // and no control: judged by its answer.
+                tokenless_call(ctx, &mut conn, &tenant, &tool, Role::Write).await?;
+                continue;
+            }
             let case = format!("{tool} by {} without a call token", tenant.id);
             match ctx.control_write(&mut conn, &tenant, &tool).await {
                 Ok(true) => {}
@@ -275,6 +281,9 @@ async fn tokenless_call(
             .collect();
         }
     }
+    // What the request itself sent, an error may echo.
+    let sent = super::readback::data_strings(&args, 1);
+    let sent: Vec<&str> = sent.iter().map(String::as_str).collect();
     let answer = conn.call_tool(tool, args, None).await?;
     ctx.screen(
         &tenant.id,
@@ -282,7 +291,7 @@ async fn tokenless_call(
         &super::readback::answer_text(&answer),
     );
     let (outcome, actual) = if !answer.succeeded() {
-        match ctx.refusal_carries(&answer, &[], &returned) {
+        match ctx.refusal_carries(&answer, &sent, &returned) {
             Some(carried) => (
                 Outcome::Fail,
                 format!(

@@ -72,7 +72,9 @@ pub(super) struct Stage {
     pub other_observable: bool,
     /// The other tenant's own write, made once for misdirected reads to show: the
     /// record id it returned (`Some(None)`: written, no id returned).
-    other_record: Option<Option<Value>>,
+    other_record: Option<Result<Option<Value>, String>>,
+    /// Write tool → does a valid call of it show in the caller's lists (proved once)?
+    proven: std::collections::BTreeMap<String, bool>,
 }
 
 /// Does a second session of `side`'s tenant see `marker`, written in `side`'s session?
@@ -166,6 +168,7 @@ impl Stage {
             caller_writes,
             other_observable: false,
             other_record: None,
+            proven: std::collections::BTreeMap::new(),
         })
     }
 
@@ -281,8 +284,11 @@ impl Stage {
         let Some(a) = profile.tenants.iter().find(|t| t.id == caller).cloned() else {
             return Err(Abort::Skip(why));
         };
-        if !profile.tools_with_role(&a, Role::Write).is_empty() {
-            // It has a write tool that cannot be proved: the skip stands.
+        if !profile.tools_with_role(&a, Role::Write).is_empty()
+            || profile.readable_lists(&a).is_empty()
+        {
+            // It has a write tool that cannot be proved, or no list to read its own
+            // tenant back through: the skip stands.
             return Err(Abort::Skip(why));
         }
         let other = profile.tenants.iter().find_map(|t| {
@@ -342,7 +348,7 @@ impl Stage {
             );
         }
         // The other tenant's marker is now written: a misdirected read shows it.
-        stage.other_record = Some(None);
+        stage.other_record = Some(Ok(super::t2::record_id(&answer)));
         Ok(stage)
     }
 
@@ -593,15 +599,18 @@ impl Stage {
 
     /// Writes a marker as the other tenant (once per stage, with the caller's write
     /// tool if the other tenant may call it), so that a read that reaches the other
-    /// tenant shows it. Returns the record id the write returned, if any.
-    pub async fn seed_other(&mut self, ctx: &mut Ctx<'_>) -> Result<Option<Value>, Abort> {
+    /// tenant shows it. The record id the write returned, if any — or why the other
+    /// tenant has no data of its own to find.
+    pub async fn seed_other(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<Result<Option<Value>, String>, Abort> {
         if let Some(known) = &self.other_record {
             return Ok(known.clone());
         }
         let other = self.other.tenant.clone();
         let write = self.write.clone();
-        let mut id = None;
-        if other.entitled(&write) && other.principal_for(&write).is_some() {
+        let seeded = if other.entitled(&write) && other.principal_for(&write).is_some() {
             let m = ctx.marker_for(&other.id);
             let args = Value::Object(tool_arguments(ctx, &write, &other.id, &m));
             let token = call_token(ctx, &other, &write, &write).await?;
@@ -610,10 +619,56 @@ impl Stage {
                 .conn
                 .call_tool(&write, args, token.as_deref())
                 .await?;
-            id = super::t2::record_id(&answer);
-        }
-        self.other_record = Some(id.clone());
-        Ok(id)
+            if !answer.succeeded() {
+                Err(format!(
+                    "{}'s own valid {write} call was refused ({}), so it has no data of its own to find",
+                    other.id,
+                    answer.describe()
+                ))
+            } else if !shows(&lists(ctx, &mut self.other).await?, &m) {
+                Err(format!(
+                    "{}'s own {write} does not show in its lists, so a read of it could not be recognised",
+                    other.id
+                ))
+            } else {
+                Ok(super::t2::record_id(&answer))
+            }
+        } else {
+            Err(format!(
+                "{} may not call {write}, so it has no data of its own to find",
+                other.id
+            ))
+        };
+        self.other_record = Some(seeded.clone());
+        Ok(seeded)
+    }
+
+    /// The record a read as the caller goes for: the other tenant's own (written now if
+    /// not yet). `None`, with `case` recorded as skipped and why, when no read could
+    /// show the other tenant's data.
+    pub async fn read_target(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        case: &str,
+    ) -> Result<Option<Value>, Abort> {
+        let (a, b) = (self.caller.tenant.id.clone(), self.other.tenant.id.clone());
+        let why = if !self.other_observable {
+            format!(
+                "{b}'s writes cannot be observed from {a}'s session on this target (sessions share no state), so a read of {b} could not be told apart"
+            )
+        } else {
+            match self.seed_other(ctx).await? {
+                Ok(id) => return Ok(Some(id.unwrap_or(Value::String(String::new())))),
+                Err(why) => why,
+            }
+        };
+        ctx.observe(
+            case,
+            Outcome::Skip,
+            format!("answers with {a}'s data only"),
+            format!("skipped: {why}"),
+        );
+        Ok(None)
     }
 
     /// Calls `tool` as the caller with `fields` merged into its arguments and records
@@ -635,6 +690,10 @@ impl Stage {
             .is_some_and(|t| t.role == Role::Write);
         let a = self.caller.tenant.id.clone();
         if writes {
+            if !self.proves(ctx, tool).await? {
+                self.unproven(ctx, case, tool);
+                return Ok(());
+            }
             let marker = ctx.takes_marker(tool).then(|| ctx.marker_for(&a));
             let m = marker.clone().unwrap_or_default();
             let witness = self.witness(ctx, tool, marker.as_deref()).await?;
@@ -642,20 +701,9 @@ impl Stage {
             let answer = self.call(ctx, tool, tool, Value::Object(args)).await?;
             return self.judge(ctx, case, Some(&answer), &witness, expect).await;
         }
-        let b = self.other.tenant.id.clone();
-        if !self.other_observable {
-            ctx.observe(
-                case,
-                Outcome::Skip,
-                format!("answers with {a}'s data only"),
-                format!("{b}'s writes cannot be observed from {a}'s session on this target (sessions share no state), so a read of {b} could not be told apart"),
-            );
+        let Some(id) = self.read_target(ctx, case).await? else {
             return Ok(());
-        }
-        let id = self
-            .seed_other(ctx)
-            .await?
-            .unwrap_or(Value::String(String::new()));
+        };
         let base = match ctx.arguments_for(tool, "", &id, &a) {
             Value::Object(map) => map,
             _ => Map::new(),
@@ -670,6 +718,43 @@ impl Stage {
             .await?;
         self.judge_read(ctx, case, &answer);
         Ok(())
+    }
+
+    /// Does a valid call of write tool `tool` by the caller show in the caller's lists?
+    /// Proved once per tool (the stage's own write was proved by its control); a write
+    /// that shows nowhere cannot be judged as "acting on the caller".
+    pub async fn proves(&mut self, ctx: &mut Ctx<'_>, tool: &str) -> Result<bool, Abort> {
+        if self.caller_writes && tool == self.write {
+            return Ok(true);
+        }
+        if let Some(known) = self.proven.get(tool) {
+            return Ok(*known);
+        }
+        let a = self.caller.tenant.id.clone();
+        let marker = ctx.takes_marker(tool).then(|| ctx.marker_for(&a));
+        let m = marker.clone().unwrap_or_default();
+        let witness = self.witness(ctx, tool, marker.as_deref()).await?;
+        let args = Value::Object(self.arguments(ctx, tool, &m));
+        let answer = self.call(ctx, tool, tool, args).await?;
+        let read = self.read_back(ctx, true).await?;
+        let shown = answer.succeeded()
+            && read
+                .as_ref()
+                .is_some_and(|(mine, _)| !witness.seen_in(&a, mine).is_empty());
+        self.proven.insert(tool.to_owned(), shown);
+        Ok(shown)
+    }
+
+    /// Records `case` as skipped: `tool`'s valid call shows in none of the caller's
+    /// lists.
+    fn unproven(&self, ctx: &mut Ctx<'_>, case: &str, tool: &str) {
+        let a = &self.caller.tenant.id;
+        ctx.observe(
+            case,
+            Outcome::Skip,
+            format!("refused, or acting on {a} only"),
+            format!("skipped: a valid {tool} call by {a} shows in none of {a}'s list tools ({}), so what it did cannot be told apart", self.caller.lists.join(", ")),
+        );
     }
 
     /// [`Stage::try_fields`], where `tool` writes with a marker, deferred: the call is
@@ -691,6 +776,10 @@ impl Stage {
             .is_some_and(|t| t.role == Role::Write);
         if !(writes && ctx.takes_marker(tool)) {
             return self.try_fields(ctx, tool, case, fields, expect).await;
+        }
+        if !self.proves(ctx, tool).await? {
+            self.unproven(ctx, case, tool);
+            return Ok(());
         }
         let m = ctx.marker_for(&self.caller.tenant.id.clone());
         let witness = self.witness(ctx, tool, Some(&m)).await?;
@@ -732,7 +821,7 @@ impl Stage {
             format!("refused, or answered with {a}'s data only"),
             if leaked {
                 format!(
-                    "{} — it carries {b}'s data (see the leak above)",
+                    "{} — it carries another tenant's data (see the leak above)",
                     answer.describe()
                 )
             } else {
@@ -869,18 +958,26 @@ fn case_label(label: &str, fields: &Map<String, Value>) -> String {
 /// of the caller whose tenant argument the profile names: a write by its effects, a
 /// read by what it returns.
 pub async fn tenant_argument_untrusted(ctx: &mut Ctx<'_>) -> CheckResult {
-    let mut stage = Stage::open(ctx, false, None).await?;
+    // Without a tenant argument anywhere (the better design) the principal part runs
+    // all the same.
+    let mut stage = match open_for_tenant_arguments(ctx).await {
+        Ok(stage) => stage,
+        Err(Abort::Skip(why)) => {
+            ctx.observe(
+                "a tenant argument naming the other tenant",
+                Outcome::Skip,
+                "refused, or acting on the caller's tenant only",
+                format!("skipped: {why}"),
+            );
+            return principal_arguments(ctx).await;
+        }
+        Err(e) => return Err(e),
+    };
     let (a, b) = (
         stage.caller.tenant.id.clone(),
         stage.other.tenant.id.clone(),
     );
     let tools = stage.tenant_argument_tools(ctx);
-    if tools.is_empty() {
-        stage.close().await;
-        return Err(Abort::Skip(format!(
-            "no tool of {a} has a tenant argument in the profile ([tools.X] tenant_argument)"
-        )));
-    }
     for (tool, key) in tools {
         for (label, named) in [
             (format!("{tool}: {key} names the other tenant ({b})"), &b),
@@ -898,6 +995,41 @@ pub async fn tenant_argument_untrusted(ctx: &mut Ctx<'_>) -> CheckResult {
     }
     stage.close().await;
     principal_arguments(ctx).await
+}
+
+/// The stage of T3.1 and T3.2: the first acting tenant with a tool whose tenant
+/// argument the profile names is the caller — or a skip saying that no tool has one.
+async fn open_for_tenant_arguments(ctx: &mut Ctx<'_>) -> Result<Stage, Abort> {
+    let profile = &ctx.target.profile;
+    let caller = profile.acting_tenants().items.into_iter().find(|t| {
+        t.tools.iter().any(|tool| {
+            t.principal_for(tool).is_some()
+                && profile
+                    .tool(tool)
+                    .is_some_and(|s| s.tenant_argument.is_some())
+        })
+    });
+    let Some(caller) = caller else {
+        return Err(Abort::Skip(
+            "no tool of any tenant has a tenant argument in the profile ([tools.X] tenant_argument)"
+                .into(),
+        ));
+    };
+    let kept = [Role::Write, Role::List, Role::Read, Role::Other]
+        .into_iter()
+        .flat_map(|role| profile.covered_tools(&caller, role).items)
+        .any(|tool| {
+            profile
+                .tool(&tool)
+                .is_some_and(|s| s.tenant_argument.is_some())
+        });
+    if !kept {
+        return Err(Abort::Skip(format!(
+            "no tool of {} that the coverage keeps has a tenant argument ([coverage], [tools.X] tenant_argument)",
+            caller.id
+        )));
+    }
+    Stage::open(ctx, false, Some(&caller.id)).await
 }
 
 /// Argument names under which servers take the acting user (seed mistake 3 names
@@ -1055,18 +1187,12 @@ fn tenant_key(ctx: &Ctx<'_>, write: &str) -> String {
 /// tenant argument the profile names (a write by its effects, a read by what it
 /// returns), and duplicate keys.
 pub async fn smuggled_id_spellings(ctx: &mut Ctx<'_>) -> CheckResult {
-    let mut stage = Stage::open(ctx, false, None).await?;
+    let mut stage = open_for_tenant_arguments(ctx).await?;
     let (a, b) = (
         stage.caller.tenant.id.clone(),
         stage.other.tenant.id.clone(),
     );
     let tools = stage.tenant_argument_tools(ctx);
-    if tools.is_empty() {
-        stage.close().await;
-        return Err(Abort::Skip(format!(
-            "no tool of {a} has a tenant argument in the profile ([tools.X] tenant_argument)"
-        )));
-    }
     // Duplicate keys go in a write that takes a marker, judged by its effects.
     let spliced = tools
         .iter()
@@ -1422,13 +1548,15 @@ enum Placement {
 /// Every T3.4 placement of `victim` for a tool with `schema`, labelled.
 /// `declared`: the profile names the tool's tenant argument (T3.1 and T3.2 try it);
 /// otherwise the victim's id also goes in as a top-level argument the profile does not
-/// declare.
+/// declare. `taken`: the arguments the profile's template fills (the marker among
+/// them), never replaced by a nested object.
 fn placements(
     schema: &Value,
     key: &str,
     victim: &str,
     http: bool,
     declared: bool,
+    taken: &[String],
 ) -> Vec<(String, Placement)> {
     let mut out: Vec<(String, Placement)> = Vec::new();
     if !declared {
@@ -1442,6 +1570,7 @@ fn placements(
     out.extend(
         variants::nested_placements(schema, key, victim)
             .into_iter()
+            .filter(|v| !v.value.keys().any(|k| taken.contains(k)))
             .map(|v| (v.label, Placement::Arguments(v.value))),
     );
     out.extend(
@@ -1533,9 +1662,17 @@ pub async fn nothing_else_selects_the_tenant(ctx: &mut Ctx<'_>) -> CheckResult {
             .is_some_and(|s| s.role == Role::Write);
         // Writes with a marker are judged together, by one read-back per tool.
         let mut pending = Vec::new();
-        for (label, placement) in placements(schema, &key, &b, http, declared) {
+        let taken: Vec<String> = match ctx.arguments(tool, "", "", &a) {
+            Value::Object(map) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        for (label, placement) in placements(schema, &key, &b, http, declared, &taken) {
             let case = format!("{tool}: {b}'s id {label}");
             if writes {
+                if !stage.proves(ctx, tool).await? {
+                    stage.unproven(ctx, &case, tool);
+                    continue;
+                }
                 let marker = ctx.takes_marker(tool).then(|| ctx.marker_for(&a));
                 let m = marker.clone().unwrap_or_default();
                 let witness = stage.witness(ctx, tool, marker.as_deref()).await?;
@@ -1555,19 +1692,9 @@ pub async fn nothing_else_selects_the_tenant(ctx: &mut Ctx<'_>) -> CheckResult {
                 }
                 continue;
             }
-            if !stage.other_observable {
-                ctx.observe(
-                    &case,
-                    Outcome::Skip,
-                    format!("answers with {a}'s data only"),
-                    format!("{b}'s writes cannot be observed from {a}'s session on this target (sessions share no state), so a read of {b} could not be told apart"),
-                );
+            let Some(id) = stage.read_target(ctx, &case).await? else {
                 continue;
-            }
-            let id = stage
-                .seed_other(ctx)
-                .await?
-                .unwrap_or(Value::String(String::new()));
+            };
             let answer = call_placed(ctx, &mut stage, tool, "", &id, &b, &placement).await?;
             stage.judge_read(ctx, &case, &answer);
         }

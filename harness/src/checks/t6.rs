@@ -468,6 +468,19 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     )
 }
 
+/// For a forbidden write without a marker sent beside the caller's valid writes: the
+/// caller's own lists change by those writes (a count, a total — not only records), so
+/// only the other tenant's lists judge it. Returns the note for the case's name.
+fn beside_valid_writes(witness: &mut super::Witness, caller: &str, other: &str) -> String {
+    // Where the other tenant cannot be read (sessions share no state), the caller's
+    // lists are all there is: they stay, the valid calls' records set aside.
+    if witness.marker.is_some() || !witness.writes() || !witness.before.contains_key(other) {
+        return String::new();
+    }
+    witness.before.remove(caller);
+    format!(" (judged in {other}'s lists: {caller}'s own lists change by the valid calls)")
+}
+
 /// T6.2's three paths for one forbidden tool.
 async fn every_path(ctx: &mut Ctx<'_>, stage: &mut Stage, forbidden: &str) -> CheckResult {
     let forbidden = forbidden.to_owned();
@@ -499,6 +512,7 @@ async fn every_path(ctx: &mut Ctx<'_>, stage: &mut Stage, forbidden: &str) -> Ch
     let batch = Value::Array(vec![allowed.frame.clone(), bad.frame.clone()]).to_string();
     let mut witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
     witness.beside = vec![allowed_marker.clone()];
+    let judged_in = beside_valid_writes(&mut witness, &a, &stage.other.tenant.id);
     let from = ctx.transcript.frames().len();
     let direct = unless_silent(stage.send_raw(&batch, &bad.headers, wait).await)?;
     let responses = collect(ctx, stage, from, &[allowed.id, bad.id], wait).await?;
@@ -513,7 +527,7 @@ async fn every_path(ctx: &mut Ctx<'_>, stage: &mut Stage, forbidden: &str) -> Ch
     judge_path(
         ctx,
         stage,
-        &format!("{forbidden} inside a JSON-RPC batch beside a valid {write} call"),
+        &format!("{forbidden} inside a JSON-RPC batch beside a valid {write} call{judged_in}"),
         &exchange,
         &witness,
     )
@@ -530,12 +544,13 @@ async fn every_path(ctx: &mut Ctx<'_>, stage: &mut Stage, forbidden: &str) -> Ch
     let last = prepare(ctx, stage, &write, &last_marker).await?;
     let mut witness = stage.witness(ctx, &forbidden, marker.as_deref()).await?;
     witness.beside = vec![first_marker.clone(), last_marker.clone()];
+    let judged_in_pipeline = beside_valid_writes(&mut witness, &a, &stage.other.tenant.id);
     let from = ctx.transcript.frames().len();
     let (case, direct) = if stage.caller.conn.http().is_some() {
         let direct = post_at_once(stage, [&first, &bad, &last], wait).await?;
         (
             format!(
-                "{forbidden} sent between two {write} calls, all three POSTs in flight at once"
+                "{forbidden} sent between two {write} calls, all three POSTs in flight at once{judged_in_pipeline}"
             ),
             direct,
         )
@@ -548,12 +563,15 @@ async fn every_path(ctx: &mut Ctx<'_>, stage: &mut Stage, forbidden: &str) -> Ch
         let direct = unless_silent(stage.send_raw(&text, &bad.headers, wait).await)?;
         (
             format!(
-                "{forbidden} pipelined between two {write} calls (three frames written back to back before reading)"
+                "{forbidden} pipelined between two {write} calls (three frames written back to back before reading){judged_in_pipeline}"
             ),
             direct.into_iter().collect(),
         )
     };
-    let responses = collect(ctx, stage, from, &[first.id, bad.id, last.id], wait).await?;
+    let mut responses = collect(ctx, stage, from, &[first.id, bad.id, last.id], wait).await?;
+    // Over HTTP each call's answer came in its own response (an answer to a frame sent
+    // again after a rate limit carries another id in the transcript).
+    responses.extend(direct.iter().filter_map(|a| a.message.clone()));
     let exchange = Exchange {
         kind: if stage.caller.conn.http().is_some() {
             "set of concurrent requests"
@@ -600,10 +618,20 @@ async fn post_at_once(
         h.post(bodies[2].as_bytes(), &headers[2], wait),
     );
     let mut out = Vec::new();
-    for (posted, body) in [x, y, z].into_iter().zip(&bodies) {
-        out.extend(unless_silent(
-            posted.map(|answer| Conn::answer_of(answer, body.as_bytes())),
-        )?);
+    for ((posted, body), call) in [x, y, z].into_iter().zip(&bodies).zip(calls) {
+        let answer = unless_silent(posted.map(|answer| Conn::answer_of(answer, body.as_bytes())))?;
+        out.extend(answer.map(|mut answer| {
+            // Sent again after a rate limit under an id of its own: the answer is this
+            // call's all the same.
+            if let Some(m) = answer
+                .message
+                .as_mut()
+                .filter(|m| m.get("id") != Some(&json!(call.id)))
+            {
+                m["id"] = json!(call.id);
+            }
+            answer
+        }));
     }
     Ok(out)
 }
@@ -1024,19 +1052,49 @@ pub async fn answers_reach_their_session(ctx: &mut Ctx<'_>) -> CheckResult {
             "over stdio each connection is its own process, so no answer can reach another session; set [target] multiplexes_sessions = true if the stdio command fronts one shared server".into(),
         ));
     }
-    let mut readers: Vec<Reader> = Vec::new();
-    for tenant in ctx.acting_tenants() {
-        let Some(write) = ctx
+    // Every tenant (tenants entitled alike are sessions apart too), capped by
+    // `[coverage] max_tenants`; each needs a write taking {marker} and a list tool.
+    let cap = ctx
+        .target
+        .profile
+        .coverage
+        .max_tenants
+        .unwrap_or(usize::MAX);
+    let mut cast: Vec<(Tenant, String, Vec<String>)> = Vec::new();
+    for tenant in ctx.tenants() {
+        let write = ctx
             .shared_tools(crate::profile::Role::Write, &[&tenant])
             .into_iter()
-            .find(|w| ctx.takes_marker(w))
-        else {
-            continue;
-        };
+            .find(|w| ctx.takes_marker(w));
         let lists = ctx.shared_tools(crate::profile::Role::List, &[&tenant]);
-        if lists.is_empty() {
-            continue;
+        if let Some(write) = write.filter(|_| !lists.is_empty()) {
+            cast.push((tenant, write, lists));
         }
+    }
+    if cast.len() < 2 {
+        return Err(Abort::Skip(
+            "fewer than two tenants have a write tool taking {marker} and a list tool: no two sessions' answers can be told apart".into(),
+        ));
+    }
+    let left: Vec<String> = cast
+        .iter()
+        .skip(cap.max(2))
+        .map(|c| c.0.id.clone())
+        .collect();
+    cast.truncate(cap.max(2));
+    if !left.is_empty() {
+        ctx.observe(
+            "coverage: tenants left out",
+            crate::model::Outcome::Skip,
+            "every tenant keeps requests in flight",
+            format!(
+                "left out by the profile's [coverage] cap: {}",
+                left.join(", ")
+            ),
+        );
+    }
+    let mut readers: Vec<Reader> = Vec::new();
+    for (tenant, write, lists) in cast {
         let mut conn = ctx.session(&tenant).await?;
         let marker = ctx.marker_for(&tenant.id);
         let token = ctx.token_for(&tenant, &write, "").await?;
@@ -1079,14 +1137,6 @@ pub async fn answers_reach_their_session(ctx: &mut Ctx<'_>) -> CheckResult {
             list,
             marker,
         });
-    }
-    if readers.len() < 2 {
-        for r in readers {
-            r.conn.close().await;
-        }
-        return Err(Abort::Skip(
-            "fewer than two tenants have a write tool taking {marker} and a list tool: no two sessions' answers can be told apart".into(),
-        ));
     }
     let wait = ctx.target.request_timeout();
     // Every round's frames, minted ahead (the rounds then go out back to back).
