@@ -568,10 +568,12 @@ async fn every_path(ctx: &mut Ctx<'_>, stage: &mut Stage, forbidden: &str) -> Ch
             direct.into_iter().collect(),
         )
     };
-    let mut responses = collect(ctx, stage, from, &[first.id, bad.id, last.id], wait).await?;
-    // Over HTTP each call's answer came in its own response (an answer to a frame sent
-    // again after a rate limit carries another id in the transcript).
-    responses.extend(direct.iter().filter_map(|a| a.message.clone()));
+    let seen = collect(ctx, stage, from, &[first.id, bad.id, last.id], wait).await?;
+    // Over HTTP each call's answer came in its own response, and it comes first: the
+    // transcript also holds the rate limit's refusals of frames sent again, and the
+    // answer to a frame sent again under an id of its own.
+    let mut responses: Vec<Value> = direct.iter().filter_map(|a| a.message.clone()).collect();
+    responses.extend(seen);
     let exchange = Exchange {
         kind: if stage.caller.conn.http().is_some() {
             "set of concurrent requests"
