@@ -989,6 +989,11 @@ impl Profile {
         Covered { items, left_out }
     }
 
+    /// Does the profile say `tool` writes (`role = "write"`)?
+    pub fn writes(&self, tool: &str) -> bool {
+        self.tool(tool).is_some_and(|s| s.role == Role::Write)
+    }
+
     /// The list tools `tenant` may read back through: entitled, and some principal of
     /// it may call them.
     pub fn readable_lists(&self, tenant: &Tenant) -> Vec<String> {

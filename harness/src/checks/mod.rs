@@ -582,11 +582,7 @@ impl<'a> Ctx<'a> {
         conn: &mut Conn,
         tenant: &Tenant,
     ) -> Result<Witness, Abort> {
-        let writes = self
-            .target
-            .profile
-            .tool(tool)
-            .is_some_and(|t| t.role == Role::Write);
+        let writes = self.target.profile.writes(tool);
         let mut before = BTreeMap::new();
         if writes && marker.is_none() {
             for t in self.tenants() {
@@ -698,13 +694,7 @@ impl<'a> Ctx<'a> {
             String::new()
         };
         let refused = !answer.succeeded();
-        // What the request (and the valid calls sent with it) carried, an error may echo.
-        let own: Vec<&str> = witness
-            .marker
-            .iter()
-            .chain(&witness.beside)
-            .map(String::as_str)
-            .collect();
+        let own = witness.sent();
         let carries = if refused {
             self.refusal_carries(answer, &own, &[])
         } else {

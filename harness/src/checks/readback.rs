@@ -179,6 +179,16 @@ impl Witness {
         self.writes
     }
 
+    /// The markers the request (and the valid calls sent with it) carried: an error
+    /// may echo them.
+    pub fn sent(&self) -> Vec<&str> {
+        self.marker
+            .iter()
+            .chain(&self.beside)
+            .map(String::as_str)
+            .collect()
+    }
+
     /// What `now`, `tenant`'s listings after the call, show of it: its marker, or a
     /// listing that changed since `before` (fresh ids and times aside). A tenant not
     /// read before shows no change.

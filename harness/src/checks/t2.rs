@@ -937,11 +937,7 @@ pub async fn per_principal(ctx: &mut Ctx<'_>) -> CheckResult {
     }
     let mut judged = 0;
     for (tenant, tool, wide, narrow) in cases {
-        let writes = ctx
-            .target
-            .profile
-            .tool(&tool)
-            .is_some_and(|s| s.role == Role::Write);
+        let writes = ctx.target.profile.writes(&tool);
         if writes && ctx.write_tool(&[&tenant]).is_err() {
             continue;
         }

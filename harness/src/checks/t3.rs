@@ -431,11 +431,7 @@ impl Stage {
         tool: &str,
         marker: Option<&str>,
     ) -> Result<Witness, Abort> {
-        let writes = ctx
-            .target
-            .profile
-            .tool(tool)
-            .is_some_and(|t| t.role == Role::Write);
+        let writes = ctx.target.profile.writes(tool);
         let mut before = std::collections::BTreeMap::new();
         if writes && marker.is_none() {
             before.insert(
@@ -517,13 +513,7 @@ impl Stage {
         };
         let answered = answer.map_or("no answer".into(), Answer::describe);
         let was_refused = answer.is_none_or(refused);
-        // What the request (and the valid calls sent with it) carried, an error may echo.
-        let own: Vec<&str> = witness
-            .marker
-            .iter()
-            .chain(&witness.beside)
-            .map(String::as_str)
-            .collect();
+        let own = witness.sent();
         let carries = answer
             .filter(|a| refused(a))
             .and_then(|a| ctx.refusal_carries(a, &own, &[]));
@@ -683,11 +673,7 @@ impl Stage {
         fields: &Map<String, Value>,
         expect: Expect,
     ) -> CheckResult {
-        let writes = ctx
-            .target
-            .profile
-            .tool(tool)
-            .is_some_and(|t| t.role == Role::Write);
+        let writes = ctx.target.profile.writes(tool);
         let a = self.caller.tenant.id.clone();
         if writes {
             if !self.proves(ctx, tool).await? {
@@ -769,11 +755,7 @@ impl Stage {
         expect: Expect,
         pending: &mut Vec<Deferred>,
     ) -> CheckResult {
-        let writes = ctx
-            .target
-            .profile
-            .tool(tool)
-            .is_some_and(|t| t.role == Role::Write);
+        let writes = ctx.target.profile.writes(tool);
         if !(writes && ctx.takes_marker(tool)) {
             return self.try_fields(ctx, tool, case, fields, expect).await;
         }
@@ -1061,11 +1043,7 @@ async fn principal_arguments(ctx: &mut Ctx<'_>) -> CheckResult {
         }
         let mut conn = ctx.session_as(&tenant, &principal).await?;
         for key in keys.clone() {
-            let writes = ctx
-                .target
-                .profile
-                .tool(&tool)
-                .is_some_and(|s| s.role == Role::Write);
+            let writes = ctx.target.profile.writes(&tool);
             let marker = (writes && ctx.takes_marker(&tool)).then(|| ctx.marker_for(&tenant.id));
             let m = marker.clone().unwrap_or_default();
             let witness = ctx
@@ -1196,14 +1174,7 @@ pub async fn smuggled_id_spellings(ctx: &mut Ctx<'_>) -> CheckResult {
     // Duplicate keys go in a write that takes a marker, judged by its effects.
     let spliced = tools
         .iter()
-        .find(|(t, _)| {
-            ctx.takes_marker(t)
-                && ctx
-                    .target
-                    .profile
-                    .tool(t)
-                    .is_some_and(|s| s.role == Role::Write)
-        })
+        .find(|(t, _)| ctx.takes_marker(t) && ctx.target.profile.writes(t))
         .cloned();
     for (tool, key) in &tools {
         let mut pending = Vec::new();
@@ -1292,11 +1263,7 @@ pub async fn schema_enforced(ctx: &mut Ctx<'_>) -> CheckResult {
             .profile
             .tool(&tool)
             .and_then(|s| s.tenant_argument.clone());
-        let writes = ctx
-            .target
-            .profile
-            .tool(&tool)
-            .is_some_and(|s| s.role == Role::Write);
+        let writes = ctx.target.profile.writes(&tool);
         // A read of one record names one that does not exist: only the schema can
         // refuse it before the lookup does.
         let record = json!("mcpt-no-such-record");
@@ -1655,11 +1622,7 @@ pub async fn nothing_else_selects_the_tenant(ctx: &mut Ctx<'_>) -> CheckResult {
             .profile
             .tool(tool)
             .is_some_and(|s| s.tenant_argument.is_some());
-        let writes = ctx
-            .target
-            .profile
-            .tool(tool)
-            .is_some_and(|s| s.role == Role::Write);
+        let writes = ctx.target.profile.writes(tool);
         // Writes with a marker are judged together, by one read-back per tool.
         let mut pending = Vec::new();
         let taken: Vec<String> = match ctx.arguments(tool, "", "", &a) {

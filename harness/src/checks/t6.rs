@@ -830,12 +830,7 @@ pub async fn name_variants_gated(ctx: &mut Ctx<'_>) -> CheckResult {
             // Calls that carry a marker of their own (or write nothing) are judged
             // together, by one read-back after the last of them: each marker names
             // its call. A write without a marker is read back call by call.
-            let marker_less_write = !ctx.takes_marker(&tool)
-                && ctx
-                    .target
-                    .profile
-                    .tool(&tool)
-                    .is_some_and(|s| s.role == crate::profile::Role::Write);
+            let marker_less_write = !ctx.takes_marker(&tool) && ctx.target.profile.writes(&tool);
             let mut pending = Vec::new();
             for variant in variants::tool_name_variants(&tool, &ids) {
                 let mut token_names = vec![variant.value.clone()];
