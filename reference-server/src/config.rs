@@ -10,6 +10,12 @@
 //! [limits]
 //! max_message_bytes = 1048576     # one JSON-RPC message, stdio line or HTTP body
 //!
+//! [sessions]                      # Streamable HTTP sessions
+//! max_total = 16384               # past a cap, initialize gets 429 with Retry-After
+//! max_per_tenant = 4096
+//! max_per_principal = 1024
+//! idle_secs = 600                 # a session unused this long is ended
+//!
 //! [auth]
 //! issuer = "https://issuer.mcp-tenancy.test"
 //! audience = "urn:mcp-tenancy:reference-server"   # this server's resource id (RFC 8707)
@@ -48,6 +54,7 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     pub http: HttpConfig,
     pub limits: Limits,
+    pub sessions: SessionLimits,
     pub auth: AuthConfig,
     pub discovery: Discovery,
     pub tenants: Vec<TenantConfig>,
@@ -126,6 +133,29 @@ pub struct HttpConfig {
     /// `Origin` values accepted; a request with any other Origin gets 403. `:*` matches
     /// any port. Requests without an Origin (non-browser clients) pass.
     pub allowed_origins: Vec<String>,
+}
+
+/// Bounds on Streamable HTTP sessions: no tenant (and no principal) can hold more than
+/// its share, and an abandoned session is ended, not merely forgotten.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionLimits {
+    pub max_total: usize,
+    pub max_per_tenant: usize,
+    pub max_per_principal: usize,
+    /// A session unused this long is ended (its binding and the SDK's worker).
+    pub idle_secs: u64,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            max_total: 16_384,
+            max_per_tenant: 4_096,
+            max_per_principal: 1_024,
+            idle_secs: 600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

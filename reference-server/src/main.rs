@@ -308,7 +308,12 @@ fn serve(args: Serve) -> ExitCode {
             stdio::serve_stdio(server, config.limits.max_message_bytes).await.map_err(|e| e.to_string())
         } else {
             let server = McpServer::new(Arc::clone(&core), None, listeners);
-            let guard = http::Guard::new(&config.http, config.limits.max_message_bytes, Arc::clone(&core));
+            let guard = http::Guard::new(
+                &config.http,
+                config.sessions,
+                config.limits.max_message_bytes,
+                Arc::clone(&core),
+            );
             let app = http::router(server, &config.http, guard);
             http::serve_http(app, config.http.addr, &config.http.path).await.map_err(|e| e.to_string())
         }

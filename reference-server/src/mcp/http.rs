@@ -9,13 +9,17 @@
 //!   attaches the [`Session`] for the handler;
 //! - binds each `Mcp-Session-Id` to the tenant and principal that opened it: presented
 //!   with anyone else's bearer, the session reads as unknown (404), so a session id alone
-//!   authorises nothing and reveals nothing.
+//!   authorises nothing and reveals nothing. A session id without a live binding is
+//!   unknown to every bearer (the binding fails closed);
+//! - bounds sessions in total, per tenant and per principal (`[sessions]`): past a cap,
+//!   `initialize` gets 429 with `Retry-After`; a session unused for `idle_secs` is ended
+//!   — its binding and the SDK's worker both — by a sweeper.
 //!
 //! Sessions, `MCP-Protocol-Version`, `Mcp-Method`/`Mcp-Name` header checks and SSE are
 //! `rmcp`'s. Session ids are random UUIDv4 (122 bits from the OS generator).
 
 use super::McpServer;
-use crate::config::HttpConfig;
+use crate::config::{HttpConfig, SessionLimits};
 use crate::core::Core;
 use crate::core::policy::Session;
 use crate::wire;
@@ -33,7 +37,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 
 /// What the guard needs to know.
@@ -43,19 +47,42 @@ pub struct Guard {
     core: Arc<Core>,
     /// `Mcp-Session-Id` → the (tenant, principal) whose bearer opened it.
     sessions: Mutex<Bindings>,
+    /// The SDK's sessions, so that an ended binding ends its session too.
+    manager: Arc<LocalSessionManager>,
     /// The `bare-id-routing` mutant's pending-request table: bare JSON-RPC id → the
     /// requests waiting for an answer with that id, across all sessions.
     waiting: Mutex<HashMap<String, Vec<tokio::sync::oneshot::Sender<Response>>>>,
 }
 
 impl Guard {
-    pub fn new(config: &HttpConfig, max_message_bytes: usize, core: Arc<Core>) -> Self {
+    pub fn new(
+        config: &HttpConfig,
+        limits: SessionLimits,
+        max_message_bytes: usize,
+        core: Arc<Core>,
+    ) -> Self {
         Self {
             allowed_origins: config.allowed_origins.clone(),
             max_message_bytes,
             core,
-            sessions: Mutex::default(),
+            sessions: Mutex::new(Bindings::new(limits)),
+            manager: Arc::new(LocalSessionManager::default()),
             waiting: Mutex::default(),
+        }
+    }
+
+    /// Ends every session unused for longer than `idle_secs`, and forgets bindings
+    /// whose SDK session is gone; runs until the server stops.
+    async fn sweep(self: Arc<Self>) {
+        use rmcp::transport::streamable_http_server::session::SessionManager;
+        let idle = Duration::from_secs(self.sessions().limits.idle_secs.max(1));
+        let every = (idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+        loop {
+            tokio::time::sleep(every).await;
+            let expired = self.sessions().expire(Instant::now(), idle);
+            for id in expired {
+                let _ = self.manager.close_session(&id.as_str().into()).await;
+            }
         }
     }
 
@@ -64,44 +91,131 @@ impl Guard {
     }
 }
 
-/// Session bindings, bounded: past [`Bindings::MAX`] the oldest binding is dropped (its
-/// session then reads as unknown), so abandoned sessions cannot grow memory forever.
-#[derive(Default)]
+/// Who opened a session, and when it was last used.
+struct Binding {
+    tenant: String,
+    principal: String,
+    used: Instant,
+}
+
+/// What a session id is to a request's bearer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Opened by this tenant and principal.
+    Owner,
+    /// Another's, or bound to no one (evicted, expired, never issued): unknown.
+    Unknown,
+}
+
+/// Session bindings, bounded in total, per tenant and per principal: past a cap a new
+/// session is refused (never an old one silently unbound while its session lives on).
+/// A session id without a binding is unknown to every bearer.
 struct Bindings {
-    by_id: HashMap<String, (String, String, u64)>,
-    next: u64,
+    by_id: HashMap<String, Binding>,
+    per_tenant: HashMap<String, usize>,
+    per_principal: HashMap<(String, String), usize>,
+    limits: SessionLimits,
 }
 
 impl Bindings {
-    const MAX: usize = 65_536;
-
-    fn insert(&mut self, id: &str, tenant: &str, principal: &str) {
-        if self.by_id.len() >= Self::MAX
-            && let Some(oldest) = self
-                .by_id
-                .iter()
-                .min_by_key(|(_, v)| v.2)
-                .map(|(k, _)| k.clone())
-        {
-            self.by_id.remove(&oldest);
+    fn new(limits: SessionLimits) -> Self {
+        Self {
+            by_id: HashMap::new(),
+            per_tenant: HashMap::new(),
+            per_principal: HashMap::new(),
+            limits,
         }
-        self.next += 1;
-        self.by_id.insert(
-            id.to_owned(),
-            (tenant.to_owned(), principal.to_owned(), self.next),
-        );
     }
 
-    /// Is `id` bound to someone other than `session`'s tenant and principal?
-    fn foreign(&self, id: &str, session: &Session) -> bool {
-        self.by_id
-            .get(id)
-            .is_some_and(|(t, p, _)| t != session.tenant() || p != session.principal())
+    /// May `session` open another session? `Err` names the cap it is at.
+    fn admits(&self, session: &Session) -> Result<(), &'static str> {
+        let l = &self.limits;
+        let principal = (session.tenant().to_owned(), session.principal().to_owned());
+        if self.by_id.len() >= l.max_total {
+            Err("the server's session limit")
+        } else if self.per_tenant.get(session.tenant()).copied().unwrap_or(0) >= l.max_per_tenant {
+            Err("this tenant's session limit")
+        } else if self.per_principal.get(&principal).copied().unwrap_or(0) >= l.max_per_principal {
+            Err("this principal's session limit")
+        } else {
+            Ok(())
+        }
+    }
+
+    fn insert(&mut self, id: &str, tenant: &str, principal: &str, now: Instant) {
+        if self.by_id.contains_key(id) {
+            return;
+        }
+        self.by_id.insert(
+            id.to_owned(),
+            Binding {
+                tenant: tenant.to_owned(),
+                principal: principal.to_owned(),
+                used: now,
+            },
+        );
+        *self.per_tenant.entry(tenant.to_owned()).or_default() += 1;
+        *self
+            .per_principal
+            .entry((tenant.to_owned(), principal.to_owned()))
+            .or_default() += 1;
+    }
+
+    /// What `id` is to `session`; the owner's use keeps it alive.
+    fn access(&mut self, id: &str, session: &Session, now: Instant) -> Access {
+        match self.by_id.get_mut(id) {
+            Some(b) if b.tenant == session.tenant() && b.principal == session.principal() => {
+                b.used = now;
+                Access::Owner
+            }
+            _ => Access::Unknown,
+        }
     }
 
     fn remove(&mut self, id: &str) {
-        self.by_id.remove(id);
+        let Some(b) = self.by_id.remove(id) else {
+            return;
+        };
+        let drop_one = |n: &mut usize| *n = n.saturating_sub(1);
+        if let Some(n) = self.per_tenant.get_mut(&b.tenant) {
+            drop_one(n);
+        }
+        if let Some(n) = self.per_principal.get_mut(&(b.tenant, b.principal)) {
+            drop_one(n);
+        }
     }
+
+    /// Unbinds every session unused for longer than `idle`; returns their ids (to end).
+    fn expire(&mut self, now: Instant, idle: Duration) -> Vec<String> {
+        let old: Vec<String> = self
+            .by_id
+            .iter()
+            .filter(|(_, b)| now.saturating_duration_since(b.used) > idle)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &old {
+            self.remove(id);
+        }
+        old
+    }
+}
+
+/// 429 for an `initialize` past a session cap: a JSON-RPC error naming it, and when to
+/// try again.
+fn too_many_sessions(which: &str) -> Response {
+    let e = wire::FrameError {
+        code: wire::INVALID_REQUEST,
+        message: format!(
+            "Too many sessions: {which} is reached; end a session (DELETE) or retry later"
+        ),
+        id: Value::Null,
+        too_large: false,
+    };
+    let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, &e);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
 }
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -261,13 +375,22 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     if let Some(id) = &session_id
-        && guard.sessions().foreign(id, &session)
+        && guard.sessions().access(id, &session, Instant::now()) == Access::Unknown
     {
+        // Another's session, or one bound to no one: unknown, whoever asks.
         tracing::info!(
             tenant = session.tenant(),
-            "session id presented with another tenant's or principal's bearer"
+            "session id unknown, or presented with another tenant's or principal's bearer"
         );
         return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+    }
+    // A POST without a session id opens one (initialize): within the caps only.
+    if request.method() == Method::POST
+        && session_id.is_none()
+        && let Err(which) = guard.sessions().admits(&session)
+    {
+        tracing::info!(tenant = session.tenant(), cap = which, "session refused");
+        return too_many_sessions(which);
     }
     let opener = (session.tenant().to_owned(), session.principal().to_owned());
     let (mut parts, body) = request.into_parts();
@@ -316,7 +439,9 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
     {
-        guard.sessions().insert(issued, &opener.0, &opener.1);
+        guard
+            .sessions()
+            .insert(issued, &opener.0, &opener.1, Instant::now());
     }
     response
 }
@@ -371,14 +496,16 @@ pub fn router(server: McpServer, config: &HttpConfig, guard_state: Guard) -> Rou
         // check stays on too, with the same list, as a second line.
         .with_allowed_origins(config.allowed_origins.clone())
         .with_max_request_body_bytes(guard_state.max_message_bytes);
+    let guard_state = Arc::new(guard_state);
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
-        Arc::new(LocalSessionManager::default()),
+        Arc::clone(&guard_state.manager),
         sdk_config,
     );
+    tokio::spawn(Arc::clone(&guard_state).sweep());
     Router::new()
         .route_service(&config.path, service)
-        .layer(middleware::from_fn_with_state(Arc::new(guard_state), guard))
+        .layer(middleware::from_fn_with_state(guard_state, guard))
 }
 
 /// Binds `addr` and serves until Ctrl-C / SIGTERM. Prints the bound URL on stderr
@@ -413,6 +540,67 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::testing as fixtures;
+
+    fn limits(per_tenant: usize) -> SessionLimits {
+        SessionLimits {
+            max_total: 100,
+            max_per_tenant: per_tenant,
+            max_per_principal: 100,
+            idle_secs: 60,
+        }
+    }
+
+    #[test]
+    fn a_binding_fails_closed_after_expiry_and_for_every_other_bearer() {
+        let policy = fixtures::policy(None);
+        let (acme, globex) = (
+            fixtures::session(&policy, "acme"),
+            fixtures::session(&policy, "globex"),
+        );
+        let mut b = Bindings::new(limits(10));
+        let t0 = Instant::now();
+        b.insert("s1", acme.tenant(), acme.principal(), t0);
+        assert_eq!(b.access("s1", &acme, t0), Access::Owner);
+        assert_eq!(b.access("s1", &globex, t0), Access::Unknown);
+        // Never issued: unknown to everyone, the SDK never asked.
+        assert_eq!(b.access("s2", &acme, t0), Access::Unknown);
+        // Used just now, so not idle yet; then idle past the limit: ended.
+        let later = t0 + Duration::from_secs(30);
+        assert_eq!(b.access("s1", &acme, later), Access::Owner);
+        assert!(
+            b.expire(later + Duration::from_secs(59), Duration::from_secs(60))
+                .is_empty()
+        );
+        let gone = b.expire(later + Duration::from_secs(61), Duration::from_secs(60));
+        assert_eq!(gone, ["s1"]);
+        for who in [&acme, &globex] {
+            assert_eq!(b.access("s1", who, later), Access::Unknown);
+        }
+    }
+
+    #[test]
+    fn sessions_past_a_cap_are_refused_and_ending_one_makes_room() {
+        let policy = fixtures::policy(None);
+        let (acme, globex) = (
+            fixtures::session(&policy, "acme"),
+            fixtures::session(&policy, "globex"),
+        );
+        let mut b = Bindings::new(limits(2));
+        let now = Instant::now();
+        for id in ["a1", "a2"] {
+            assert!(b.admits(&acme).is_ok());
+            b.insert(id, acme.tenant(), acme.principal(), now);
+        }
+        assert_eq!(b.admits(&acme), Err("this tenant's session limit"));
+        // One tenant's flood leaves the other's room alone.
+        assert!(b.admits(&globex).is_ok());
+        b.remove("a1");
+        assert!(b.admits(&acme).is_ok());
+        let answer = too_many_sessions("this tenant's session limit");
+        assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(answer.headers().contains_key(header::RETRY_AFTER));
+    }
 
     #[test]
     fn origins_match_scheme_host_and_port() {
