@@ -1017,6 +1017,15 @@ impl Profile {
         out
     }
 
+    /// [`Profile::foreign_tools`], capped by `coverage.max_tools_per_role`.
+    pub fn covered_foreign_tools(&self, tenant: &Tenant) -> Covered<String> {
+        let mut items = self.foreign_tools(tenant);
+        let cap = self.coverage.max_tools_per_role.unwrap_or(usize::MAX);
+        let left_out = items.iter().skip(cap).cloned().collect();
+        items.truncate(cap);
+        Covered { items, left_out }
+    }
+
     /// The tenants entitled to `tool`, in profile order.
     pub fn owners(&self, tool: &str) -> Vec<&str> {
         self.tenants

@@ -203,6 +203,17 @@ impl<'a> Ctx<'a> {
         covered.items
     }
 
+    /// The tools `tenant` lacks that other tenants have, capped by the profile's
+    /// `[coverage]`; what the cap left out is named in the report.
+    pub fn covered_foreign(&mut self, tenant: &Tenant) -> Vec<String> {
+        let covered = self.target.profile.covered_foreign_tools(tenant);
+        self.left_out(
+            &format!("foreign tools for {}", tenant.id),
+            &covered.left_out,
+        );
+        covered.items
+    }
+
     /// Records what a `[coverage]` cap left out (nothing: no record).
     fn left_out(&mut self, what: &str, names: &[String]) {
         if names.is_empty() {

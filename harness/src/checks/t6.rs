@@ -90,7 +90,7 @@ pub async fn unlisted_tool_refused(ctx: &mut Ctx<'_>) -> CheckResult {
         let Some(mut stage) = callers.open(ctx, &tenant, Opening::AnyLacking).await? else {
             continue;
         };
-        for tool in covered_foreign(ctx, &tenant) {
+        for tool in ctx.covered_foreign(&tenant) {
             unlisted_case(ctx, &mut stage, &tool).await?;
         }
         stage.close().await;
@@ -458,7 +458,7 @@ pub async fn every_path_gated(ctx: &mut Ctx<'_>) -> CheckResult {
         let Some(mut stage) = opened else {
             continue;
         };
-        for forbidden in covered_foreign(ctx, &tenant) {
+        for forbidden in ctx.covered_foreign(&tenant) {
             every_path(ctx, &mut stage, &forbidden).await?;
         }
         stage.close().await;
@@ -816,7 +816,8 @@ pub async fn name_variants_gated(ctx: &mut Ctx<'_>) -> CheckResult {
             continue;
         };
         let a = stage.caller.tenant.id.clone();
-        let mut tools: Vec<(String, String, bool)> = covered_foreign(ctx, &tenant)
+        let mut tools: Vec<(String, String, bool)> = ctx
+            .covered_foreign(&tenant)
             .into_iter()
             .map(|t| {
                 let why = format!("a tool of {} only", owners(ctx, &t));
@@ -880,27 +881,6 @@ pub async fn name_variants_gated(ctx: &mut Ctx<'_>) -> CheckResult {
     callers.finish(
         "no tenant has a list tool and a write tool (its own or another tenant's) to prove effects with (the profile's [tools.X] roles)",
     )
-}
-
-/// The tools `tenant` lacks that other tenants have, capped by the profile's
-/// `[coverage] max_tools_per_role` (what the cap leaves out is reported).
-fn covered_foreign(ctx: &mut Ctx<'_>, tenant: &Tenant) -> Vec<String> {
-    let mut all = ctx.target.profile.foreign_tools(tenant);
-    if let Some(cap) = ctx.target.profile.coverage.max_tools_per_role
-        && all.len() > cap
-    {
-        let left: Vec<String> = all.split_off(cap);
-        ctx.observe(
-            &format!("coverage: foreign tools for {} left out", tenant.id),
-            crate::model::Outcome::Skip,
-            "every tool another tenant has is tried",
-            format!(
-                "left out by the profile's [coverage] cap: {}",
-                left.join(", ")
-            ),
-        );
-    }
-    all
 }
 
 /// Rounds of T6.4: in each, every session has a request with the same id in flight.
@@ -1079,17 +1059,7 @@ pub async fn answers_reach_their_session(ctx: &mut Ctx<'_>) -> CheckResult {
         .map(|c| c.0.id.clone())
         .collect();
     cast.truncate(cap.max(2));
-    if !left.is_empty() {
-        ctx.observe(
-            "coverage: tenants left out",
-            crate::model::Outcome::Skip,
-            "every tenant keeps requests in flight",
-            format!(
-                "left out by the profile's [coverage] cap: {}",
-                left.join(", ")
-            ),
-        );
-    }
+    ctx.left_out("tenants", &left);
     let mut readers: Vec<Reader> = Vec::new();
     for (tenant, write, lists) in cast {
         let mut conn = ctx.session(&tenant).await?;
