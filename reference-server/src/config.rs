@@ -9,12 +9,27 @@
 //!
 //! [limits]
 //! max_message_bytes = 1048576     # one JSON-RPC message, stdio line or HTTP body
+//! max_in_flight_per_tenant = 64   # requests of one tenant served at once (HTTP: 429)
 //!
 //! [sessions]                      # Streamable HTTP sessions
-//! max_total = 16384               # past a cap, initialize gets 429 with Retry-After
-//! max_per_tenant = 4096
-//! max_per_principal = 1024
+//! max_total = 2048                # past a cap, initialize gets 429 with Retry-After
+//! max_per_tenant = 1024
+//! max_per_principal = 256
 //! idle_secs = 600                 # a session unused this long is ended
+//!
+//! [connections]                   # Streamable HTTP connections
+//! max_total = 1024                # (and never more than the open-file limit allows)
+//! max_unauthenticated = 256       # past it, the oldest not yet authenticated is closed
+//! max_per_tenant = 256
+//! header_timeout_secs = 10        # a request head, and a new connection's first request
+//! body_timeout_secs = 30          # a request body
+//! max_header_bytes = 16384        # 431 past it, before any header is decoded
+//! max_streams_per_session = 4     # open GET streams of one session (429 past it)
+//!
+//! [storage]                       # the fixture tools' records, per tenant
+//! max_records_per_tenant = 10000  # past a quota, a write is refused (isError)
+//! max_bytes_per_tenant = 8388608
+//! list_limit = 200                # a list answers at most this many, newest first
 //!
 //! [auth]
 //! issuer = "https://issuer.mcp-tenancy.test"
@@ -55,6 +70,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub limits: Limits,
     pub sessions: SessionLimits,
+    pub connections: ConnectionLimits,
+    pub storage: StorageLimits,
     pub auth: AuthConfig,
     pub discovery: Discovery,
     pub tenants: Vec<TenantConfig>,
@@ -148,12 +165,76 @@ pub struct SessionLimits {
 }
 
 impl Default for SessionLimits {
+    /// A session costs the server about 50 KB: the defaults keep a full table near
+    /// 100 MB.
     fn default() -> Self {
         Self {
-            max_total: 16_384,
-            max_per_tenant: 4_096,
-            max_per_principal: 1_024,
+            max_total: 2_048,
+            max_per_tenant: 1_024,
+            max_per_principal: 256,
             idle_secs: 600,
+        }
+    }
+}
+
+/// Bounds on Streamable HTTP connections, so that clients without credentials cannot
+/// hold what authenticated tenants need: a connection is *unauthenticated* until one of
+/// its requests carries a valid bearer.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionLimits {
+    /// Open connections in all; lowered to fit the process's open-file limit.
+    pub max_total: usize,
+    /// Unauthenticated connections: past this (or at `max_total`), the oldest of them
+    /// is closed to make room, so a flood of idle or half-sent connections only ever
+    /// displaces itself.
+    pub max_unauthenticated: usize,
+    /// Connections authenticated as one tenant; past it the request is answered 429
+    /// and its connection closed.
+    pub max_per_tenant: usize,
+    /// A request head must arrive within this; so must a new connection's first
+    /// authenticated request.
+    pub header_timeout_secs: u64,
+    /// A request body must arrive within this (408 otherwise).
+    pub body_timeout_secs: u64,
+    /// The largest request head (start line and headers); 431 past it.
+    pub max_header_bytes: usize,
+    /// Open GET (SSE) streams per session; 429 past it.
+    pub max_streams_per_session: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_total: 1_024,
+            max_unauthenticated: 256,
+            max_per_tenant: 256,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            max_header_bytes: 16 * 1024,
+            max_streams_per_session: 4,
+        }
+    }
+}
+
+/// Bounds on what one tenant may store through the fixture tools, and on one list
+/// answer.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageLimits {
+    pub max_records_per_tenant: usize,
+    /// Bytes of stored text (titles, bodies, currencies) per tenant.
+    pub max_bytes_per_tenant: usize,
+    /// A list tool answers the newest this many records (and says how many it left out).
+    pub list_limit: usize,
+}
+
+impl Default for StorageLimits {
+    fn default() -> Self {
+        Self {
+            max_records_per_tenant: 10_000,
+            max_bytes_per_tenant: 8 * 1024 * 1024,
+            list_limit: 200,
         }
     }
 }
@@ -163,6 +244,9 @@ impl Default for SessionLimits {
 pub struct Limits {
     /// The largest JSON-RPC message accepted, in bytes (stdio line or HTTP body).
     pub max_message_bytes: usize,
+    /// Requests of one tenant being served at once; past it, HTTP answers 429 with
+    /// `Retry-After`.
+    pub max_in_flight_per_tenant: usize,
 }
 
 impl Default for HttpConfig {
@@ -180,6 +264,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_message_bytes: 1024 * 1024,
+            max_in_flight_per_tenant: 64,
         }
     }
 }
@@ -217,6 +302,26 @@ impl Config {
             toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
         if config.limits.max_message_bytes < 1024 {
             return Err("limits.max_message_bytes must be at least 1024".into());
+        }
+        let c = &config.connections;
+        if c.max_total == 0 || c.max_unauthenticated == 0 || c.max_per_tenant == 0 {
+            return Err(
+                "connections.max_total, max_unauthenticated and max_per_tenant must be at least 1"
+                    .into(),
+            );
+        }
+        if c.header_timeout_secs == 0 || c.body_timeout_secs == 0 {
+            return Err(
+                "connections.header_timeout_secs and body_timeout_secs must be at least 1".into(),
+            );
+        }
+        if c.max_header_bytes < 8192 {
+            return Err("connections.max_header_bytes must be at least 8192".into());
+        }
+        if config.limits.max_in_flight_per_tenant == 0 || config.storage.list_limit == 0 {
+            return Err(
+                "limits.max_in_flight_per_tenant and storage.list_limit must be at least 1".into(),
+            );
         }
         if !config.http.path.starts_with('/') {
             return Err("http.path must start with `/`".into());

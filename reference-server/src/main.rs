@@ -287,7 +287,11 @@ fn serve(args: Serve) -> ExitCode {
     if let Some(addr) = args.http {
         config.http.addr = addr;
     }
-    let core = Arc::new(Core::new(policy));
+    let core = Arc::new(Core::with_limits(
+        policy,
+        config.storage,
+        config.limits.max_in_flight_per_tenant,
+    ));
     let listeners = Arc::new(Listeners::default());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -311,6 +315,7 @@ fn serve(args: Serve) -> ExitCode {
             let guard = http::Guard::new(
                 &config.http,
                 config.sessions,
+                config.connections,
                 config.limits.max_message_bytes,
                 Arc::clone(&core),
             );

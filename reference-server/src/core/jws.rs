@@ -188,6 +188,10 @@ pub struct Validation<'a> {
     pub allow_none_and_any_audience: bool,
 }
 
+/// The longest compact token accepted (session bearer or call token), checked before
+/// any segment is decoded. A legitimate token here is well under 1 KiB.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
 /// Why a token was refused. Goes to logs only; the wire answer is uniform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -266,6 +270,12 @@ pub fn verify(
     v: &Validation<'_>,
     now: u64,
 ) -> Result<Claims, TokenError> {
+    // Length first: a huge bogus token costs one comparison, not a decode and a parse.
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(TokenError::Malformed(
+            "longer than the largest token accepted",
+        ));
+    }
     let mut parts = token.split('.');
     let (Some(h), Some(c), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -449,5 +459,28 @@ mod tests {
         assert!(verify(&keys(), &format!("{t}="), &validation(), NOW).is_err());
         assert!(verify(&keys(), &t[..t.len() - 1], &validation(), NOW).is_err());
         assert!(verify(&keys(), &t.replacen('.', "=.", 1), &validation(), NOW).is_err());
+    }
+
+    #[test]
+    fn an_oversized_token_is_refused_before_any_decoding() {
+        // A valid token padded with a huge claim set is refused on its length alone,
+        // even though its signature would verify.
+        let mut c = claims();
+        c["pad"] = json!("x".repeat(MAX_TOKEN_BYTES));
+        let t = sign("hs", &c);
+        assert_eq!(
+            verify(&keys(), &t, &validation(), NOW),
+            Err(TokenError::Malformed(
+                "longer than the largest token accepted"
+            ))
+        );
+        // 400 kB of bogus header: the same answer, without a decode.
+        let bogus = format!("{}.e30.sig", "e".repeat(400 * 1024));
+        assert_eq!(
+            verify(&keys(), &bogus, &validation(), NOW),
+            Err(TokenError::Malformed(
+                "longer than the largest token accepted"
+            ))
+        );
     }
 }

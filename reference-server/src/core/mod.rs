@@ -5,6 +5,7 @@
 //! results are plain JSON values in the MCP `CallToolResult` shape, which the adapter in
 //! [`crate::mcp`] hands to the SDK.
 
+pub mod budget;
 pub mod gate;
 pub mod jws;
 pub mod mutants;
@@ -127,18 +128,41 @@ pub struct Core {
     policy: RwLock<Arc<Policy>>,
     /// Keys the HMAC that binds pagination cursors to a tenant; random per process.
     cursor_key: [u8; 32],
+    /// What one tenant may hold at once (requests in flight).
+    budgets: Arc<budget::Budgets>,
 }
 
 impl Core {
+    /// A core with the default storage quotas and budgets.
     pub fn new(policy: Policy) -> Self {
+        Self::with_limits(
+            policy,
+            crate::config::StorageLimits::default(),
+            crate::config::Limits::default().max_in_flight_per_tenant,
+        )
+    }
+
+    /// A core whose store is bounded by `storage` and whose tenants may each have
+    /// `max_in_flight` requests served at once.
+    pub fn with_limits(
+        policy: Policy,
+        storage: crate::config::StorageLimits,
+        max_in_flight: usize,
+    ) -> Self {
         let mut cursor_key = [0u8; 32];
         getrandom::fill(&mut cursor_key).expect("the OS random number generator");
         Self {
             catalogue: Catalogue::new(tools::catalogue()),
-            store: Store::default(),
+            store: Store::new(storage),
             policy: RwLock::new(Arc::new(policy)),
             cursor_key,
+            budgets: budget::Budgets::new(max_in_flight),
         }
+    }
+
+    /// The per-tenant budgets.
+    pub fn budgets(&self) -> &Arc<budget::Budgets> {
+        &self.budgets
     }
 
     /// The policy in force now; a request keeps the one it started with.
@@ -310,12 +334,15 @@ impl Core {
         let scope = call.scope();
         match call.tool().kind {
             ToolKind::NotesCreate => {
-                let note = self
+                match self
                     .store
-                    .create_note(scope, call.principal(), s("title"), s("body"));
-                ToolResult::ok(json!({"id": note.id, "title": note.title}))
+                    .create_note(scope, call.principal(), s("title"), s("body"))
+                {
+                    Ok(note) => ToolResult::ok(json!({"id": note.id, "title": note.title})),
+                    Err(full) => ToolResult::error(full.to_string()),
+                }
             }
-            ToolKind::NotesList => ToolResult::ok(json!({"notes": self.store.notes(scope)})),
+            ToolKind::NotesList => ToolResult::ok(listed("notes", self.store.notes(scope))),
             ToolKind::NotesGet => match self.store.note(scope, s("id")) {
                 Some(note) => ToolResult::ok(json!({"note": note})),
                 None => ToolResult::error("note not found"),
@@ -329,20 +356,44 @@ impl Core {
                             .or_else(|| v.as_f64().filter(|f| *f >= 1.0).map(|f| f as u64))
                     })
                     .unwrap_or_default();
-                let charge = self
+                match self
                     .store
-                    .charge(scope, call.principal(), amount, s("currency"));
-                ToolResult::ok(json!({"charge": charge}))
+                    .charge(scope, call.principal(), amount, s("currency"))
+                {
+                    Ok(charge) => ToolResult::ok(json!({"charge": charge})),
+                    Err(full) => ToolResult::error(full.to_string()),
+                }
             }
-            ToolKind::ChargesList => ToolResult::ok(json!({"charges": self.store.charges(scope)})),
-            ToolKind::AdminExport => ToolResult::ok(json!({
-                "tenant": scope.tenant(),
-                "notes": self.store.notes(scope),
-                "charges": self.store.charges(scope),
-            })),
+            ToolKind::ChargesList => ToolResult::ok(listed("charges", self.store.charges(scope))),
+            ToolKind::AdminExport => {
+                let (notes, charges) = (self.store.notes(scope), self.store.charges(scope));
+                let mut out = json!({
+                    "tenant": scope.tenant(),
+                    "notes": notes.items,
+                    "charges": charges.items,
+                });
+                for (key, omitted) in [
+                    ("notes_omitted", notes.omitted),
+                    ("charges_omitted", charges.omitted),
+                ] {
+                    if omitted > 0 {
+                        out[key] = json!(omitted);
+                    }
+                }
+                ToolResult::ok(out)
+            }
             ToolKind::Interop(fixture) => interop(fixture),
         }
     }
+}
+
+/// A list answer: `{key: [...]}`, with `omitted` when older records were left out.
+fn listed<T: serde::Serialize>(key: &str, page: store::Page<T>) -> Value {
+    let mut out = json!({ key: page.items });
+    if page.omitted > 0 {
+        out["omitted"] = json!(page.omitted);
+    }
+    out
 }
 
 /// A 1×1 PNG and a tiny WAV, base64, for the content fixtures.

@@ -29,6 +29,8 @@ pub enum Mutant {
     RefusalCarriesData,
     MissingToolClaimWildcard,
     BareIdRouting,
+    OldestBindingUnbound,
+    NoSessionCaps,
 }
 
 /// Name, seed mistake, property, and what the server does wrong.
@@ -146,6 +148,20 @@ pub const MUTANTS: &[MutantInfo] = &[
         property: "T6.4",
         description: "over HTTP, pending requests are kept in one table keyed by bare JSON-RPC id across sessions: two sessions with the same id in flight get each other's answers",
     },
+    MutantInfo {
+        mutant: Mutant::OldestBindingUnbound,
+        name: "oldest-binding-unbound",
+        mistake: "5",
+        property: "T5.8",
+        description: "over HTTP, sessions are not capped and the session-binding table keeps 1,000 entries by unbinding the oldest without ending its session; an id bound to no one is served to any bearer",
+    },
+    MutantInfo {
+        mutant: Mutant::NoSessionCaps,
+        name: "no-session-caps",
+        mistake: "5",
+        property: "T5.8",
+        description: "over HTTP, one tenant may open sessions without limit (only idle expiry ends them)",
+    },
 ];
 
 impl Mutant {
@@ -249,6 +265,17 @@ impl Holes {
     /// Are HTTP answers routed by bare JSON-RPC id across sessions?
     pub fn bare_id_routing(self) -> bool {
         self.is(Mutant::BareIdRouting)
+    }
+
+    /// Are session caps off (a session is opened whatever a tenant already holds)?
+    pub fn session_caps_off(self) -> bool {
+        self.is(Mutant::NoSessionCaps)
+    }
+
+    /// Is the binding table a bounded cache that unbinds its oldest entry (session left
+    /// alive) and serves an unbound id to anyone?
+    pub fn oldest_binding_unbound(self) -> bool {
+        self.is(Mutant::OldestBindingUnbound)
     }
 }
 

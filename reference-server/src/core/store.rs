@@ -6,8 +6,13 @@
 //! drawn from one global sequence, so an id minted for one tenant is a valid-looking id
 //! in another tenant's session — which is what lets the suite prove that such an id
 //! reads as not-found there.
+//!
+//! What one tenant stores is bounded ([`StorageLimits`]: records and bytes); a write
+//! past the quota stores nothing and says so. A list answers at most `list_limit`
+//! records, the newest, and how many it left out.
 
 use super::gate::TenantScope;
+use crate::config::StorageLimits;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -33,6 +38,52 @@ pub struct Charge {
 struct Tenant {
     notes: Vec<Note>,
     charges: Vec<Charge>,
+    /// Bytes of stored text, counted against the quota.
+    bytes: usize,
+}
+
+impl Tenant {
+    fn records(&self) -> usize {
+        self.notes.len() + self.charges.len()
+    }
+}
+
+/// A write refused because the tenant's storage quota is reached; nothing was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaExceeded {
+    pub records: usize,
+    pub bytes: usize,
+    pub limits: StorageLimits,
+}
+
+impl std::fmt::Display for QuotaExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Storage quota reached: this tenant holds {} records and {} bytes (quota: {} records, {} bytes); nothing was stored",
+            self.records,
+            self.bytes,
+            self.limits.max_records_per_tenant,
+            self.limits.max_bytes_per_tenant
+        )
+    }
+}
+
+/// The newest records of a list, and how many older ones it left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub omitted: usize,
+}
+
+impl<T: Clone> Page<T> {
+    fn newest(all: &[T], limit: usize) -> Self {
+        let omitted = all.len().saturating_sub(limit);
+        Self {
+            items: all[omitted..].to_vec(),
+            omitted,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -45,9 +96,32 @@ struct State {
 #[derive(Debug, Default)]
 pub struct Store {
     state: Mutex<State>,
+    limits: StorageLimits,
 }
 
 impl Store {
+    pub fn new(limits: StorageLimits) -> Self {
+        Self {
+            state: Mutex::default(),
+            limits,
+        }
+    }
+
+    /// Room for one more record of `bytes` in `tenant`, or why not.
+    fn admit(&self, tenant: &Tenant, bytes: usize) -> Result<(), QuotaExceeded> {
+        let l = self.limits;
+        if tenant.records() >= l.max_records_per_tenant
+            || tenant.bytes.saturating_add(bytes) > l.max_bytes_per_tenant
+        {
+            return Err(QuotaExceeded {
+                records: tenant.records(),
+                bytes: tenant.bytes,
+                limits: l,
+            });
+        }
+        Ok(())
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         // A poisoned lock means a handler panicked mid-update; the data is still
         // consistent (each update is a single push), so keep serving.
@@ -66,31 +140,31 @@ impl Store {
         author: &str,
         title: &str,
         body: &str,
-    ) -> Note {
+    ) -> Result<Note, QuotaExceeded> {
         let tenant = scope.tenant();
+        let bytes = title.len() + body.len() + author.len();
         self.with(|s| {
+            self.admit(s.tenants.entry(tenant.to_owned()).or_default(), bytes)?;
             let note = Note {
                 id: Self::next_id(s, "note"),
                 title: title.to_owned(),
                 body: body.to_owned(),
                 author: author.to_owned(),
             };
-            s.tenants
-                .entry(tenant.to_owned())
-                .or_default()
-                .notes
-                .push(note.clone());
-            note
+            let t = s.tenants.get_mut(tenant).expect("entered above");
+            t.bytes += bytes;
+            t.notes.push(note.clone());
+            Ok(note)
         })
     }
 
-    pub fn notes(&self, scope: TenantScope<'_>) -> Vec<Note> {
+    /// The tenant's newest notes, at most `list_limit`.
+    pub fn notes(&self, scope: TenantScope<'_>) -> Page<Note> {
         let tenant = scope.tenant();
-        self.with(|s| {
-            s.tenants
-                .get(tenant)
-                .map(|t| t.notes.clone())
-                .unwrap_or_default()
+        let limit = self.limits.list_limit;
+        self.with(|s| match s.tenants.get(tenant) {
+            Some(t) => Page::newest(&t.notes, limit),
+            None => Page::newest(&[], limit),
         })
     }
 
@@ -109,31 +183,31 @@ impl Store {
         principal: &str,
         amount_cents: u64,
         currency: &str,
-    ) -> Charge {
+    ) -> Result<Charge, QuotaExceeded> {
         let tenant = scope.tenant();
+        let bytes = currency.len() + principal.len() + 8;
         self.with(|s| {
+            self.admit(s.tenants.entry(tenant.to_owned()).or_default(), bytes)?;
             let charge = Charge {
                 id: Self::next_id(s, "ch"),
                 amount_cents,
                 currency: currency.to_owned(),
                 principal: principal.to_owned(),
             };
-            s.tenants
-                .entry(tenant.to_owned())
-                .or_default()
-                .charges
-                .push(charge.clone());
-            charge
+            let t = s.tenants.get_mut(tenant).expect("entered above");
+            t.bytes += bytes;
+            t.charges.push(charge.clone());
+            Ok(charge)
         })
     }
 
-    pub fn charges(&self, scope: TenantScope<'_>) -> Vec<Charge> {
+    /// The tenant's newest charges, at most `list_limit`.
+    pub fn charges(&self, scope: TenantScope<'_>) -> Page<Charge> {
         let tenant = scope.tenant();
-        self.with(|s| {
-            s.tenants
-                .get(tenant)
-                .map(|t| t.charges.clone())
-                .unwrap_or_default()
+        let limit = self.limits.list_limit;
+        self.with(|s| match s.tenants.get(tenant) {
+            Some(t) => Page::newest(&t.charges, limit),
+            None => Page::newest(&[], limit),
         })
     }
 }

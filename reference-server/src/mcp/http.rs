@@ -13,14 +13,22 @@
 //!   unknown to every bearer (the binding fails closed);
 //! - bounds sessions in total, per tenant and per principal (`[sessions]`): past a cap,
 //!   `initialize` gets 429 with `Retry-After`; a session unused for `idle_secs` is ended
-//!   — its binding and the SDK's worker both — by a sweeper.
+//!   — its binding and the SDK's worker both — by a sweeper;
+//! - bounds each tenant's requests in flight (`[limits] max_in_flight_per_tenant`, the
+//!   core's [`Budgets`](crate::core::budget::Budgets)) and each session's open GET
+//!   streams (`[connections] max_streams_per_session`): 429 with `Retry-After` past
+//!   either; a body must arrive within `body_timeout_secs` (408);
+//! - marks the connection authenticated for [`super::listen`], which bounds connections
+//!   and closes those that send no authenticated request in time.
 //!
 //! Sessions, `MCP-Protocol-Version`, `Mcp-Method`/`Mcp-Name` header checks and SSE are
 //! `rmcp`'s. Session ids are random UUIDv4 (122 bits from the OS generator).
 
 use super::McpServer;
-use crate::config::{HttpConfig, SessionLimits};
+use super::listen::{ConnTicket, Conns};
+use crate::config::{ConnectionLimits, HttpConfig, SessionLimits};
 use crate::core::Core;
+use crate::core::mutants::Holes;
 use crate::core::policy::Session;
 use crate::wire;
 use axum::Router;
@@ -29,12 +37,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -49,6 +56,8 @@ pub struct Guard {
     sessions: Mutex<Bindings>,
     /// The SDK's sessions, so that an ended binding ends its session too.
     manager: Arc<LocalSessionManager>,
+    /// The connections under this guard, and their limits.
+    conns: Arc<Conns>,
     /// The `bare-id-routing` mutant's pending-request table: bare JSON-RPC id → the
     /// requests waiting for an answer with that id, across all sessions.
     waiting: Mutex<HashMap<String, Vec<tokio::sync::oneshot::Sender<Response>>>>,
@@ -58,15 +67,22 @@ impl Guard {
     pub fn new(
         config: &HttpConfig,
         limits: SessionLimits,
+        connections: ConnectionLimits,
         max_message_bytes: usize,
         core: Arc<Core>,
     ) -> Self {
+        let holes = core.policy().holes();
         Self {
             allowed_origins: config.allowed_origins.clone(),
             max_message_bytes,
             core,
-            sessions: Mutex::new(Bindings::new(limits)),
+            sessions: Mutex::new(Bindings::new(
+                limits,
+                connections.max_streams_per_session,
+                holes,
+            )),
             manager: Arc::new(LocalSessionManager::default()),
+            conns: Conns::new(connections),
             waiting: Mutex::default(),
         }
     }
@@ -80,6 +96,7 @@ impl Guard {
         loop {
             tokio::time::sleep(every).await;
             let expired = self.sessions().expire(Instant::now(), idle);
+            // (The `oldest-binding-unbound` mutant's evicted sessions are never ended.)
             for id in expired {
                 let _ = self.manager.close_session(&id.as_str().into()).await;
             }
@@ -114,21 +131,38 @@ struct Bindings {
     by_id: HashMap<String, Binding>,
     per_tenant: HashMap<String, usize>,
     per_principal: HashMap<(String, String), usize>,
+    /// Open GET streams per session.
+    streams: HashMap<String, usize>,
+    max_streams: usize,
     limits: SessionLimits,
+    holes: Holes,
+    /// The `oldest-binding-unbound` mutant's insertion order.
+    order: VecDeque<String>,
 }
 
+/// How many bindings the `oldest-binding-unbound` mutant keeps before it unbinds the
+/// oldest.
+const MUTANT_BINDING_TABLE: usize = 1_000;
+
 impl Bindings {
-    fn new(limits: SessionLimits) -> Self {
+    fn new(limits: SessionLimits, max_streams: usize, holes: Holes) -> Self {
         Self {
             by_id: HashMap::new(),
             per_tenant: HashMap::new(),
             per_principal: HashMap::new(),
+            streams: HashMap::new(),
+            max_streams,
             limits,
+            holes,
+            order: VecDeque::new(),
         }
     }
 
     /// May `session` open another session? `Err` names the cap it is at.
     fn admits(&self, session: &Session) -> Result<(), &'static str> {
+        if self.holes.session_caps_off() || self.holes.oldest_binding_unbound() {
+            return Ok(());
+        }
         let l = &self.limits;
         let principal = (session.tenant().to_owned(), session.principal().to_owned());
         if self.by_id.len() >= l.max_total {
@@ -159,6 +193,16 @@ impl Bindings {
             .per_principal
             .entry((tenant.to_owned(), principal.to_owned()))
             .or_default() += 1;
+        if self.holes.oldest_binding_unbound() {
+            // Mutant: a bounded table that forgets the oldest binding — and leaves its
+            // session alive in the SDK.
+            self.order.push_back(id.to_owned());
+            while self.order.len() > MUTANT_BINDING_TABLE {
+                if let Some(old) = self.order.pop_front() {
+                    self.remove(&old);
+                }
+            }
+        }
     }
 
     /// What `id` is to `session`; the owner's use keeps it alive.
@@ -168,7 +212,28 @@ impl Bindings {
                 b.used = now;
                 Access::Owner
             }
+            // Mutant: an id bound to no one is taken as nobody's, so anyone's.
+            None if self.holes.oldest_binding_unbound() => Access::Owner,
             _ => Access::Unknown,
+        }
+    }
+
+    /// Opens one more GET stream on `id`, unless it has its share.
+    fn open_stream(&mut self, id: &str) -> bool {
+        let n = self.streams.entry(id.to_owned()).or_default();
+        if *n >= self.max_streams {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn close_stream(&mut self, id: &str) {
+        if let Some(n) = self.streams.get_mut(id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.streams.remove(id);
+            }
         }
     }
 
@@ -252,6 +317,11 @@ fn authenticate(guard: &Guard, headers: &axum::http::HeaderMap) -> Result<Sessio
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or(BearerError::Missing)?;
+    // Size first: an oversized bearer is refused before a byte of it is decoded.
+    if value.len() > "Bearer ".len() + crate::core::jws::MAX_TOKEN_BYTES {
+        tracing::info!(bytes = value.len(), "bearer refused: too long");
+        return Err(BearerError::Invalid);
+    }
     let token = value
         .to_str()
         .ok()
@@ -348,6 +418,45 @@ async fn read_bounded(mut body: Body, max: usize) -> Result<Bytes, usize> {
     }
 }
 
+/// 429 with `Retry-After` and a JSON-RPC error: a per-tenant or per-session bound.
+fn too_many(message: String, retry_after: &'static str) -> Response {
+    let e = wire::FrameError {
+        code: wire::INVALID_REQUEST,
+        message,
+        id: Value::Null,
+        too_large: false,
+    };
+    let mut response = json_error(StatusCode::TOO_MANY_REQUESTS, &e);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(retry_after));
+    response
+}
+
+/// `response` with `held` kept alive until its body has been sent (or dropped): a
+/// stream slot or an in-flight permit lasts as long as the answer it bounds.
+fn holding<T: Send + 'static>(response: Response, held: T) -> Response {
+    use http_body_util::BodyExt;
+    let (parts, body) = response.into_parts();
+    let body = body.map_frame(move |frame| {
+        let _ = &held;
+        frame
+    });
+    Response::from_parts(parts, Body::new(body))
+}
+
+/// An open GET stream of one session; dropping it closes the slot.
+struct StreamSlot {
+    guard: Arc<Guard>,
+    session: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.guard.sessions().close_stream(&self.session);
+    }
+}
+
 /// The middleware in front of the SDK.
 pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
     if let Some(origin) = request.headers().get(header::ORIGIN) {
@@ -369,6 +478,22 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         Ok(s) => s,
         Err(e) => return unauthorized(matches!(e, BearerError::Invalid)),
     };
+    if let Some(ticket) = request.extensions().get::<ConnTicket>()
+        && !ticket.authenticated(session.tenant())
+    {
+        tracing::info!(
+            tenant = session.tenant(),
+            "connection refused: the tenant holds its share"
+        );
+        let mut response = too_many(
+            "Too many connections for this tenant; reuse one or retry later".into(),
+            "1",
+        );
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
     let session_id = request
         .headers()
         .get(SESSION_HEADER)
@@ -394,6 +519,41 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
     }
     let opener = (session.tenant().to_owned(), session.principal().to_owned());
     let (mut parts, body) = request.into_parts();
+    if parts.method == Method::GET
+        && let Some(id) = &session_id
+    {
+        // A long-lived stream: bounded per session, and not counted as in flight.
+        if !guard.sessions().open_stream(id) {
+            tracing::info!(
+                tenant = session.tenant(),
+                "GET stream refused: the session holds its share"
+            );
+            return too_many(
+                format!(
+                    "Too many open streams on this session (limit {}); close one or retry later",
+                    guard.conns.limits().max_streams_per_session
+                ),
+                "5",
+            );
+        }
+        let slot = StreamSlot {
+            guard: Arc::clone(&guard),
+            session: id.clone(),
+        };
+        parts.extensions.insert(session);
+        let response = next.run(Request::from_parts(parts, body)).await;
+        return holding(response, slot);
+    }
+    let in_flight = match guard.core.budgets().try_start(session.tenant()) {
+        Ok(permit) => permit,
+        Err(over) => {
+            tracing::info!(
+                tenant = session.tenant(),
+                "request refused: the tenant is at its in-flight budget"
+            );
+            return too_many(over.to_string(), "1");
+        }
+    };
     parts.extensions.insert(session);
     if parts.method != Method::POST {
         let deleting = parts.method == Method::DELETE;
@@ -404,19 +564,38 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         {
             guard.sessions().remove(id);
         }
-        return response;
+        return holding(response, in_flight);
     }
-    let bytes = match read_bounded(body, guard.max_message_bytes).await {
-        Ok(b) => b,
-        Err(seen) => {
-            let e = wire::FrameError::oversized(seen, guard.max_message_bytes);
-            let mut response = json_error(StatusCode::PAYLOAD_TOO_LARGE, &e);
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return response;
-        }
-    };
+    let body_timeout = Duration::from_secs(guard.conns.limits().body_timeout_secs);
+    let bytes =
+        match tokio::time::timeout(body_timeout, read_bounded(body, guard.max_message_bytes)).await
+        {
+            Ok(Ok(b)) => b,
+            Ok(Err(seen)) => {
+                let e = wire::FrameError::oversized(seen, guard.max_message_bytes);
+                let mut response = json_error(StatusCode::PAYLOAD_TOO_LARGE, &e);
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
+            }
+            Err(_) => {
+                let e = wire::FrameError {
+                    code: wire::INVALID_REQUEST,
+                    message: format!(
+                        "Request Timeout: the body did not arrive within {} s",
+                        body_timeout.as_secs()
+                    ),
+                    id: Value::Null,
+                    too_large: false,
+                };
+                let mut response = json_error(StatusCode::REQUEST_TIMEOUT, &e);
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
+            }
+        };
     if let Err(e) = wire::inspect(&bytes, guard.max_message_bytes) {
         let status = if e.too_large {
             StatusCode::PAYLOAD_TOO_LARGE
@@ -429,7 +608,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         && let Some(id) = tools_call_id(&bytes)
     {
         let inner = next.run(Request::from_parts(parts, Body::from(bytes)));
-        return misrouted(&guard, id, inner).await;
+        return holding(misrouted(&guard, id, inner).await, in_flight);
     }
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
@@ -443,7 +622,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
             .sessions()
             .insert(issued, &opener.0, &opener.1, Instant::now());
     }
-    response
+    holding(response, in_flight)
 }
 
 /// The id of a `tools/call` request, as its JSON text (`7`, `"a"`).
@@ -488,8 +667,9 @@ async fn misrouted(
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-/// Builds the axum application: the MCP endpoint at `config.path` behind [`guard`].
-pub fn router(server: McpServer, config: &HttpConfig, guard_state: Guard) -> Router {
+/// Builds the axum application: the MCP endpoint at `config.path` behind [`guard`],
+/// and the connection table the accept loop must use with it.
+pub fn router(server: McpServer, config: &HttpConfig, guard_state: Guard) -> (Router, Arc<Conns>) {
     let sdk_config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(config.allowed_hosts.clone())
         // Origin is validated by the guard (403 with a JSON-RPC body); the SDK's own
@@ -503,24 +683,25 @@ pub fn router(server: McpServer, config: &HttpConfig, guard_state: Guard) -> Rou
         sdk_config,
     );
     tokio::spawn(Arc::clone(&guard_state).sweep());
-    Router::new()
+    let conns = Arc::clone(&guard_state.conns);
+    let app = Router::new()
         .route_service(&config.path, service)
-        .layer(middleware::from_fn_with_state(guard_state, guard))
+        .layer(middleware::from_fn_with_state(guard_state, guard));
+    (app, conns)
 }
 
-/// Binds `addr` and serves until Ctrl-C / SIGTERM. Prints the bound URL on stderr
+/// Binds `addr` and serves until Ctrl-C / SIGTERM, through the bounded accept loop
+/// ([`super::listen`]). Prints the bound URL on stderr
 /// (`listening on http://127.0.0.1:PORT/mcp`), so port 0 can be used.
-pub async fn serve_http(app: Router, addr: SocketAddr, path: &str) -> std::io::Result<()> {
+pub async fn serve_http(
+    (app, conns): (Router, Arc<Conns>),
+    addr: SocketAddr,
+    path: &str,
+) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     eprintln!("mcp-tenancy-server: listening on http://{local}{path}");
-    // Without TCP_NODELAY every response waits for the peer's delayed ACK (~40 ms).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    super::listen::serve(listener, app, conns, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {
@@ -558,7 +739,7 @@ mod tests {
             fixtures::session(&policy, "acme"),
             fixtures::session(&policy, "globex"),
         );
-        let mut b = Bindings::new(limits(10));
+        let mut b = Bindings::new(limits(10), 4, Holes(None));
         let t0 = Instant::now();
         b.insert("s1", acme.tenant(), acme.principal(), t0);
         assert_eq!(b.access("s1", &acme, t0), Access::Owner);
@@ -586,7 +767,7 @@ mod tests {
             fixtures::session(&policy, "acme"),
             fixtures::session(&policy, "globex"),
         );
-        let mut b = Bindings::new(limits(2));
+        let mut b = Bindings::new(limits(2), 4, Holes(None));
         let now = Instant::now();
         for id in ["a1", "a2"] {
             assert!(b.admits(&acme).is_ok());
