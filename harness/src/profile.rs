@@ -230,9 +230,39 @@ pub struct Limits {
     /// How long the harness backs off and re-sends a rate-limited frame, and retries a
     /// refused read-back, before it judges the answer.
     pub retry_budget_ms: u64,
+    /// May the floods of T0.6 and T5.8 be sent? `false` for a target that must not be
+    /// flooded: both are skipped with that reason.
+    pub flood: bool,
+    /// Sessions one tenant opens and abandons in each of T5.8's two rounds (raised past
+    /// a declared per-tenant or per-principal session cap).
+    pub flood_sessions: usize,
+    /// Connections without credentials T0.6 holds open.
+    pub flood_connections: usize,
+    /// The target's declared cap on one tenant's open sessions, if it has one: T5.8
+    /// floods past it and fails a round that gets more.
+    pub sessions_per_tenant: Option<usize>,
+    /// The same, per principal.
+    pub sessions_per_principal: Option<usize>,
+    /// The target's declared idle-session expiry: T5.8 lets it pass between its rounds
+    /// (when it is at most two minutes).
+    pub session_idle_secs: Option<u64>,
 }
 
 impl Limits {
+    /// The sessions T5.8 opens per round: the profile's figure, and always more than a
+    /// declared cap (by a tenth, at least ten).
+    pub fn flood_size(&self) -> usize {
+        let cap = self
+            .sessions_per_tenant
+            .into_iter()
+            .chain(self.sessions_per_principal)
+            .min();
+        match cap {
+            Some(cap) => self.flood_sessions.max(cap + (cap / 10).max(10)),
+            None => self.flood_sessions,
+        }
+    }
+
     /// Refuses limits the harness cannot honour.
     fn validate(&self) -> Result<(), String> {
         if let Some(rate) = self.calls_per_second
@@ -251,6 +281,21 @@ impl Limits {
         if self.retry_budget_ms > 600_000 {
             return Err("limits.retry_budget_ms is at most 600000 (10 minutes)".into());
         }
+        if !(1..=100_000).contains(&self.flood_sessions) {
+            return Err(format!(
+                "limits.flood_sessions must be between 1 and 100000, got {}",
+                self.flood_sessions
+            ));
+        }
+        if !(1..=20_000).contains(&self.flood_connections) {
+            return Err(format!(
+                "limits.flood_connections must be between 1 and 20000, got {}",
+                self.flood_connections
+            ));
+        }
+        if self.sessions_per_tenant == Some(0) || self.sessions_per_principal == Some(0) {
+            return Err("limits.sessions_per_tenant and sessions_per_principal must be at least 1 (leave them out when there is no cap)".into());
+        }
         Ok(())
     }
 }
@@ -267,6 +312,12 @@ impl Default for Limits {
                 .map(str::to_owned)
                 .to_vec(),
             retry_budget_ms: 10_000,
+            flood: true,
+            flood_sessions: 2_000,
+            flood_connections: 1_200,
+            sessions_per_tenant: None,
+            sessions_per_principal: None,
+            session_idle_secs: None,
         }
     }
 }

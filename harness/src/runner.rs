@@ -35,12 +35,20 @@ impl Progress for Quiet {
     fn finished(&mut self, _: usize, _: usize, _: &CheckResult) {}
 }
 
-/// The checks a filter selects that this harness implements, in catalogue order.
+/// The checks that flood the target: they run after every other check, so that what
+/// they leave behind (sessions not yet expired, a server under strain) touches nothing
+/// else the run observes.
+pub const FLOODS: &[&str] = &["T0.6", "T5.8"];
+
+/// The checks a filter selects that this harness implements, in catalogue order —
+/// except the [`FLOODS`], which come last.
 pub fn selected(filter: &Filter) -> Vec<&'static CheckDef> {
-    catalogue::CHECKS
+    let (mut calm, floods): (Vec<_>, Vec<_>) = catalogue::CHECKS
         .iter()
         .filter(|c| c.implemented() && filter.selects(c))
-        .collect()
+        .partition(|c| !FLOODS.contains(&c.id));
+    calm.extend(floods);
+    calm
 }
 
 /// Folds observations into one outcome: any fail → fail; else any warn → warn; no

@@ -11,11 +11,13 @@
 //! refused, every tenant's list tools are read with valid tokens, and the marker (or,
 //! for a write without one, any change at all) must not be there.
 
+pub mod flood;
 pub mod readback;
 pub mod t0;
 pub mod t1;
 pub mod t2;
 pub mod t3;
+pub mod t5;
 pub mod t6;
 pub mod volatile;
 
@@ -948,6 +950,7 @@ pub const RUNNERS: &[(&str, Runner)] = &[
     ("T3.4", |ctx| {
         Box::pin(t3::nothing_else_selects_the_tenant(ctx))
     }),
+    ("T5.8", |ctx| Box::pin(t5::tenant_flood_bounded(ctx))),
     ("T6.1", |ctx| Box::pin(t6::unlisted_tool_refused(ctx))),
     ("T6.2", |ctx| Box::pin(t6::every_path_gated(ctx))),
     ("T6.3", |ctx| Box::pin(t6::name_variants_gated(ctx))),

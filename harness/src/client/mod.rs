@@ -367,6 +367,53 @@ pub(crate) fn signal_group(pgid: u32, signal: libc::c_int) {
     }
 }
 
+/// The resident memory (bytes) of process `root` and all its descendants, from
+/// `/proc` (Linux).
+fn tree_rss(root: u32) -> Result<u64, String> {
+    let rss_of = |pid: u32| -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    };
+    let Some(own) = rss_of(root) else {
+        return Err(format!(
+            "the resident memory of process {root} cannot be read (/proc/{root}/status: not Linux, or the process is gone)"
+        ));
+    };
+    // parent → children, from every process's stat line (ppid is the 4th field, after
+    // the parenthesised command name).
+    let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                children.entry(ppid).or_default().push(pid);
+            }
+        }
+    }
+    let mut total = own;
+    let mut stack = children.get(&root).cloned().unwrap_or_default();
+    while let Some(pid) = stack.pop() {
+        total += rss_of(pid).unwrap_or(0);
+        stack.extend(children.get(&pid).cloned().unwrap_or_default());
+    }
+    Ok(total)
+}
+
 /// A launched HTTP server.
 struct Launched {
     child: OwnedChild,
@@ -648,6 +695,18 @@ impl Target {
             .as_ref()
             .map(|l| l.stderr.text())
             .unwrap_or_default()
+    }
+
+    /// The resident memory of the launched HTTP server's process tree, in bytes, or why
+    /// it cannot be measured (the harness did not launch it; not Linux).
+    pub async fn server_memory(&self) -> Result<u64, String> {
+        let guard = self.http_server.lock().await;
+        let Some(launched) = guard.as_ref() else {
+            return Err(
+                "the harness did not launch the target (the profile gives only a URL)".into(),
+            );
+        };
+        tree_rss(launched.child.child.id())
     }
 
     /// Has the launched HTTP server exited? Returns its status and stderr tail.

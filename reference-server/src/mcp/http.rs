@@ -131,6 +131,9 @@ struct Bindings {
     by_id: HashMap<String, Binding>,
     per_tenant: HashMap<String, usize>,
     per_principal: HashMap<(String, String), usize>,
+    /// Sessions being opened (admitted, not yet issued), per principal: counted against
+    /// the caps like open ones, so that concurrent `initialize`s cannot overshoot them.
+    opening: HashMap<(String, String), usize>,
     /// Open GET streams per session.
     streams: HashMap<String, usize>,
     max_streams: usize,
@@ -150,6 +153,7 @@ impl Bindings {
             by_id: HashMap::new(),
             per_tenant: HashMap::new(),
             per_principal: HashMap::new(),
+            opening: HashMap::new(),
             streams: HashMap::new(),
             max_streams,
             limits,
@@ -158,21 +162,48 @@ impl Bindings {
         }
     }
 
-    /// May `session` open another session? `Err` names the cap it is at.
-    fn admits(&self, session: &Session) -> Result<(), &'static str> {
-        if self.holes.session_caps_off() || self.holes.oldest_binding_unbound() {
-            return Ok(());
-        }
-        let l = &self.limits;
+    /// May `session` open another session? `Err` names the cap it is at. `Ok` holds a
+    /// place for it until [`Bindings::opened`].
+    fn admits(&mut self, session: &Session) -> Result<(), &'static str> {
         let principal = (session.tenant().to_owned(), session.principal().to_owned());
-        if self.by_id.len() >= l.max_total {
-            Err("the server's session limit")
-        } else if self.per_tenant.get(session.tenant()).copied().unwrap_or(0) >= l.max_per_tenant {
-            Err("this tenant's session limit")
-        } else if self.per_principal.get(&principal).copied().unwrap_or(0) >= l.max_per_principal {
-            Err("this principal's session limit")
-        } else {
-            Ok(())
+        if !(self.holes.session_caps_off() || self.holes.oldest_binding_unbound()) {
+            let l = &self.limits;
+            let opening = |f: &dyn Fn(&(String, String)) -> bool| -> usize {
+                self.opening
+                    .iter()
+                    .filter(|(k, _)| f(k))
+                    .map(|(_, n)| n)
+                    .sum()
+            };
+            let total = self.by_id.len() + opening(&|_| true);
+            let tenant = self.per_tenant.get(session.tenant()).copied().unwrap_or(0)
+                + opening(&|k| k.0 == session.tenant());
+            let own = self.per_principal.get(&principal).copied().unwrap_or(0)
+                + self.opening.get(&principal).copied().unwrap_or(0);
+            if total >= l.max_total {
+                return Err("the server's session limit");
+            } else if tenant >= l.max_per_tenant {
+                return Err("this tenant's session limit");
+            } else if own >= l.max_per_principal {
+                return Err("this principal's session limit");
+            }
+        }
+        *self.opening.entry(principal).or_default() += 1;
+        Ok(())
+    }
+
+    /// The place [`Bindings::admits`] held for `tenant`/`principal` is taken (by
+    /// `issued`, bound now) or given back.
+    fn opened(&mut self, tenant: &str, principal: &str, issued: Option<&str>, now: Instant) {
+        let key = (tenant.to_owned(), principal.to_owned());
+        if let Some(n) = self.opening.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.opening.remove(&key);
+            }
+        }
+        if let Some(id) = issued {
+            self.insert(id, tenant, principal, now);
         }
     }
 
@@ -445,6 +476,25 @@ fn holding<T: Send + 'static>(response: Response, held: T) -> Response {
     Response::from_parts(parts, Body::new(body))
 }
 
+/// A session being opened; dropping it binds the issued id or gives the place back.
+struct Opening {
+    guard: Arc<Guard>,
+    tenant: String,
+    principal: String,
+    issued: Option<String>,
+}
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        self.guard.sessions().opened(
+            &self.tenant,
+            &self.principal,
+            self.issued.as_deref(),
+            Instant::now(),
+        );
+    }
+}
+
 /// An open GET stream of one session; dropping it closes the slot.
 struct StreamSlot {
     guard: Arc<Guard>,
@@ -510,14 +560,18 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
     }
     // A POST without a session id opens one (initialize): within the caps only.
-    if request.method() == Method::POST
-        && session_id.is_none()
-        && let Err(which) = guard.sessions().admits(&session)
-    {
+    let opening = request.method() == Method::POST && session_id.is_none();
+    if opening && let Err(which) = guard.sessions().admits(&session) {
         tracing::info!(tenant = session.tenant(), cap = which, "session refused");
         return too_many_sessions(which);
     }
-    let opener = (session.tenant().to_owned(), session.principal().to_owned());
+    // The place held for it is taken or given back however this request ends.
+    let mut place = opening.then(|| Opening {
+        guard: Arc::clone(&guard),
+        tenant: session.tenant().to_owned(),
+        principal: session.principal().to_owned(),
+        issued: None,
+    });
     let (mut parts, body) = request.into_parts();
     if parts.method == Method::GET
         && let Some(id) = &session_id
@@ -613,15 +667,14 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    if let Some(issued) = response
-        .headers()
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
-        guard
-            .sessions()
-            .insert(issued, &opener.0, &opener.1, Instant::now());
+    if let Some(place) = place.as_mut() {
+        place.issued = response
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
     }
+    drop(place);
     holding(response, in_flight)
 }
 
@@ -771,9 +824,17 @@ mod tests {
         let now = Instant::now();
         for id in ["a1", "a2"] {
             assert!(b.admits(&acme).is_ok());
-            b.insert(id, acme.tenant(), acme.principal(), now);
+            b.opened(acme.tenant(), acme.principal(), Some(id), now);
         }
         assert_eq!(b.admits(&acme), Err("this tenant's session limit"));
+        // A place held by an initialize in flight counts, so concurrent ones cannot
+        // overshoot; given back, it frees the room.
+        b.remove("a2");
+        assert!(b.admits(&acme).is_ok());
+        assert_eq!(b.admits(&acme), Err("this tenant's session limit"));
+        b.opened(acme.tenant(), acme.principal(), None, now);
+        assert!(b.admits(&acme).is_ok());
+        b.opened(acme.tenant(), acme.principal(), Some("a2"), now);
         // One tenant's flood leaves the other's room alone.
         assert!(b.admits(&globex).is_ok());
         b.remove("a1");
