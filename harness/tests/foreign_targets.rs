@@ -269,8 +269,41 @@ async fn flaws_only_http_can_have_are_caught_over_http() {
         ("header-tenant", "T3.4", "HTTP header X-Tenant-Id"),
         // One table of pending requests keyed by the bare id, across sessions.
         ("shared-id-table", "T6.4", "same JSON-RPC id in flight"),
+        // No session cap: the declared cap is exceeded, memory grows round after round.
+        ("no-session-cap", "T5.8", "within the declared cap"),
+        ("no-session-cap", "T5.8", "memory across the two rounds"),
+        // A bounded owner table that forgets: an old session serves another bearer.
+        ("session-fail-open", "T5.8", "first session with globex's bearer"),
+        // One request at a time: a stalled connection without credentials stalls all.
+        ("single-threaded", "T0.6", "an authenticated tenant while"),
     ] {
         caught("notes-http.toml", flaw, id, case).await;
+    }
+}
+
+#[tokio::test]
+async fn a_correct_server_holds_under_floods_of_connections_and_sessions() {
+    // Its own cap (429 with Retry-After past 300 sessions per principal), threads per
+    // connection, 64 KiB per session: T0.6 and T5.8 pass, memory measured.
+    let target = notes("notes-http.toml", &[], |_| {});
+    let report = run(&target, "T0.6,T5.8").await;
+    clean(&report);
+    for id in ["T0.6", "T5.8"] {
+        assert_eq!(check(&report, id).outcome, Outcome::Pass, "{id}");
+    }
+    let memory = check(&report, "T5.8")
+        .details
+        .iter()
+        .find(|o| o.case.contains("memory"))
+        .expect("memory judged");
+    assert_eq!(memory.outcome, Outcome::Pass, "{}", memory.actual);
+    // A profile that opts out is skipped with the reason, never passed.
+    let target = notes("notes-http.toml", &[], |p| p.limits.flood = false);
+    let report = run(&target, "T0.6,T5.8").await;
+    for id in ["T0.6", "T5.8"] {
+        let c = check(&report, id);
+        assert_eq!(c.outcome, Outcome::Skip, "{id}");
+        assert!(c.skip_reason.as_deref().unwrap_or("").contains("flood = false"));
     }
 }
 

@@ -303,9 +303,197 @@ pub fn since(start: Instant) -> String {
     format!("{:.1} s", start.elapsed().as_secs_f64())
 }
 
+/// Raises the harness's own open-file soft limit towards `want` (up to the hard
+/// limit); returns the limit in force.
+pub fn open_file_limit(want: usize) -> usize {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) != 0 {
+            return 1024;
+        }
+        let wanted = (want as libc::rlim_t).min(l.rlim_max);
+        if l.rlim_cur < wanted {
+            let raised = libc::rlimit {
+                rlim_cur: wanted,
+                rlim_max: l.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                l.rlim_cur = wanted;
+            }
+        }
+    }
+    usize::try_from(l.rlim_cur).unwrap_or(usize::MAX)
+}
+
+/// How a held connection misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    /// Connected, nothing sent.
+    Idle,
+    /// Half a request head, a header line now and then, never the blank line.
+    HalfHead,
+    /// A whole head announcing a large body, then a byte now and then.
+    SlowBody,
+}
+
+impl Stall {
+    pub const ALL: [Stall; 3] = [Stall::Idle, Stall::HalfHead, Stall::SlowBody];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stall::Idle => "idle",
+            Stall::HalfHead => "half-sent heads",
+            Stall::SlowBody => "slow bodies",
+        }
+    }
+}
+
+/// `http://host:port/path` → (`host:port`, host, path). `None` for anything else
+/// (TLS included: the raw connections speak plain HTTP).
+pub fn plain_http(url: &str) -> Option<(String, String, String)> {
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    let address = if authority.contains(':') && !authority.ends_with(']') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    Some((address, host.to_owned(), path.to_owned()))
+}
+
+/// Connections held without credentials.
+pub struct Held {
+    pub conns: Vec<(Stall, tokio::net::TcpStream)>,
+    /// Connections that could not be opened (refused, timed out).
+    pub failed: usize,
+    pub first_failure: Option<String>,
+}
+
+impl Held {
+    /// Opens `n` connections to `address`, the stalls in turn, 64 at a time — and
+    /// stops once 64 in a row could not be opened (the target accepts no more).
+    pub async fn open(n: usize, address: &str, host: &str, path: &str) -> Self {
+        use tokio::io::AsyncWriteExt as _;
+        const WIDTH: usize = 64;
+        let mut conns = Vec::with_capacity(n);
+        let (mut failed, mut in_a_row, mut first_failure) = (0, 0, None);
+        let mut set = tokio::task::JoinSet::new();
+        let mut started = 0;
+        while started < n || !set.is_empty() {
+            while started < n && set.len() < WIDTH && in_a_row < WIDTH {
+                let stall = Stall::ALL[started % Stall::ALL.len()];
+                let (address, host, path) = (address.to_owned(), host.to_owned(), path.to_owned());
+                set.spawn(async move {
+                    let connect = tokio::net::TcpStream::connect(&address);
+                    let mut tcp = match tokio::time::timeout(Duration::from_secs(3), connect).await {
+                        Ok(Ok(tcp)) => tcp,
+                        Ok(Err(e)) => return Err(e.to_string()),
+                        Err(_) => return Err("connect timed out after 3 s".to_owned()),
+                    };
+                    let head = match stall {
+                        Stall::Idle => String::new(),
+                        Stall::HalfHead => format!(
+                            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                        ),
+                        Stall::SlowBody => format!(
+                            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 1000000\r\n\r\n{{"
+                        ),
+                    };
+                    let _ = tcp.write_all(head.as_bytes()).await;
+                    Ok((stall, tcp))
+                });
+                started += 1;
+            }
+            if let Some(done) = set.join_next().await {
+                match done {
+                    Ok(Ok(c)) => {
+                        conns.push(c);
+                        in_a_row = 0;
+                    }
+                    Ok(Err(e)) => {
+                        failed += 1;
+                        in_a_row += 1;
+                        first_failure.get_or_insert(e);
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        in_a_row += 1;
+                        first_failure.get_or_insert(e.to_string());
+                    }
+                }
+            }
+            if in_a_row >= WIDTH && set.is_empty() {
+                break;
+            }
+        }
+        Self {
+            conns,
+            failed,
+            first_failure,
+        }
+    }
+
+    /// Sends every stalled connection one more trickle (a header line, a body byte).
+    pub async fn trickle(&mut self) {
+        use tokio::io::AsyncWriteExt as _;
+        for (stall, tcp) in &mut self.conns {
+            let more: &[u8] = match stall {
+                Stall::Idle => continue,
+                Stall::HalfHead => b"X-Trickle: 1\r\n",
+                Stall::SlowBody => b" ",
+            };
+            let _ = tokio::time::timeout(Duration::from_millis(5), tcp.write_all(more)).await;
+        }
+    }
+
+    /// How many of them the target has closed (read end-of-stream or an error), by stall.
+    pub fn closed(&self) -> (usize, BTreeMap<&'static str, usize>) {
+        let mut by = BTreeMap::new();
+        let mut total = 0;
+        for (stall, tcp) in &self.conns {
+            let mut buf = [0u8; 512];
+            let gone = loop {
+                match tcp.try_read(&mut buf) {
+                    Ok(0) => break true,
+                    // An answer (a 408, a 401) was sent: read on to see if it closed.
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
+                    Err(_) => break true,
+                }
+            };
+            if gone {
+                total += 1;
+                *by.entry(stall.name()).or_default() += 1;
+            }
+        }
+        (total, by)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_connections_need_a_plain_http_url() {
+        assert_eq!(
+            plain_http("http://127.0.0.1:8931/mcp"),
+            Some(("127.0.0.1:8931".into(), "127.0.0.1".into(), "/mcp".into()))
+        );
+        assert_eq!(
+            plain_http("http://localhost"),
+            Some(("localhost:80".into(), "localhost".into(), "/".into()))
+        );
+        assert_eq!(plain_http("https://example.com/mcp"), None);
+    }
 
     #[test]
     fn a_tally_names_statuses_hints_and_silences() {

@@ -930,6 +930,9 @@ pub const RUNNERS: &[(&str, Runner)] = &[
     ("T0.3", |ctx| Box::pin(t0::hostile_frames(ctx))),
     ("T0.4", |ctx| Box::pin(t0::streamable_http_sessions(ctx))),
     ("T0.5", |ctx| Box::pin(t0::standard_headers(ctx))),
+    ("T0.6", |ctx| {
+        Box::pin(t0::unauthenticated_flood_tolerated(ctx))
+    }),
     ("T1.1", |ctx| Box::pin(t1::entitled_tools_listed(ctx))),
     ("T1.2", |ctx| Box::pin(t1::no_foreign_tool_anywhere(ctx))),
     ("T1.3", |ctx| Box::pin(t1::concurrent_lists_apart(ctx))),

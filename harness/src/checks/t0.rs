@@ -623,3 +623,138 @@ pub async fn standard_headers(ctx: &mut Ctx<'_>) -> CheckResult {
     }
     Ok(())
 }
+
+/// How long T0.6 holds its connections before it asks again.
+const HOLD: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// An authenticated tenant's `initialize` and `tools/list`, each within the request
+/// timeout: `Ok(latency)` or what went wrong.
+async fn served_now(ctx: &mut Ctx<'_>) -> Result<std::time::Duration, String> {
+    let started = std::time::Instant::now();
+    let mut conn = match ctx.initialized("tenant").await {
+        Ok(c) => c,
+        Err(Abort::Client(e)) => return Err(format!("initialize: {e}")),
+        Err(Abort::Skip(why) | Abort::NotApplicable(why)) => return Err(why),
+        Err(Abort::ControlFailed) => return Err("initialize failed".into()),
+    };
+    let answer = conn.request("tools/list", json!({})).await;
+    conn.close().await;
+    match answer {
+        Ok(a) if a.result().is_some() => Ok(started.elapsed()),
+        Ok(a) => Err(format!("tools/list: {}", a.describe())),
+        Err(e) => Err(format!("tools/list: {e}")),
+    }
+}
+
+/// T0.6: while many connections without credentials are held — idle, with half-sent
+/// request heads, with bodies sent a byte at a time — an authenticated tenant is still
+/// served within the request timeout.
+pub async fn unauthenticated_flood_tolerated(ctx: &mut Ctx<'_>) -> CheckResult {
+    super::flood::allowed(ctx)?;
+    let url = ctx.target.endpoint().await?;
+    let Some((address, host, path)) = super::flood::plain_http(&url) else {
+        return Err(Abort::Skip(format!(
+            "T0.6 holds raw plain-HTTP connections; the endpoint {url} is not http://host:port/path"
+        )));
+    };
+    // The control: served before the flood.
+    if let Err(why) = served_now(ctx).await {
+        ctx.must(
+            "an authenticated tenant before the flood (control)",
+            false,
+            "initialize and tools/list served",
+            why,
+        );
+        return Err(Abort::ControlFailed);
+    }
+    let wanted = ctx.target.profile.limits.flood_connections;
+    let fds = super::flood::open_file_limit(wanted + 256);
+    let n = wanted.min(fds.saturating_sub(256)).max(1);
+    let mut held = super::flood::Held::open(n, &address, &host, &path).await;
+    let opened = held.conns.len();
+    let kinds = super::flood::Stall::ALL
+        .iter()
+        .map(|s| s.name())
+        .collect::<Vec<_>>()
+        .join(", ");
+    ctx.observe(
+        "connections without credentials held",
+        Outcome::Pass,
+        format!("{n} connections opened ({kinds} in turn)"),
+        format!(
+            "{opened} opened{}{}",
+            if n < wanted {
+                format!(" (of the profile's {wanted}: the harness may open {fds} files)")
+            } else {
+                String::new()
+            },
+            if held.failed > 0 {
+                format!(
+                    "; {} could not be opened ({})",
+                    held.failed,
+                    held.first_failure.as_deref().unwrap_or("refused")
+                )
+            } else {
+                String::new()
+            }
+        ),
+    );
+    let timeout_ms = ctx.target.request_timeout().as_millis();
+    let expected = format!("initialize and tools/list served, each within {timeout_ms} ms");
+    let judged = |r: Result<std::time::Duration, String>| match r {
+        Ok(took) => (true, format!("served in {} ms", took.as_millis())),
+        Err(why) => (false, why),
+    };
+    let (ok, actual) = judged(served_now(ctx).await);
+    ctx.must(
+        &format!("an authenticated tenant while {opened} are held"),
+        ok,
+        &expected,
+        actual,
+    );
+    let started = std::time::Instant::now();
+    while started.elapsed() < HOLD {
+        held.trickle().await;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let (ok, actual) = judged(served_now(ctx).await);
+    ctx.must(
+        &format!(
+            "an authenticated tenant after holding them {} s, trickling",
+            HOLD.as_secs()
+        ),
+        ok,
+        &expected,
+        actual,
+    );
+    let (closed, by) = held.closed();
+    ctx.observe(
+        "connections the target closed",
+        Outcome::Pass,
+        "reported, not judged (a header or idle timeout, or a cap, closes them)",
+        format!(
+            "{closed} of {opened} closed after {} s{}",
+            HOLD.as_secs(),
+            if by.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    by.iter()
+                        .map(|(k, v)| format!("{v} {k}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ),
+    );
+    drop(held);
+    let (ok, actual) = judged(served_now(ctx).await);
+    ctx.must(
+        "an authenticated tenant once they are released",
+        ok,
+        &expected,
+        actual,
+    );
+    Ok(())
+}

@@ -40,13 +40,17 @@ Switches (environment):
   re-read on every request: an entitlement can be revoked while the server runs.
 - NOTES_OPEN_PRINCIPALS=1: no principal roster — any `sub` the issuer signed is taken,
   and the token's scope alone says what it may call.
+- NOTES_SESSION_CAP=N (http, default 300): sessions one principal may hold; past it,
+  initialize gets 429 with Retry-After: 10. Each session keeps a 64 KiB replay buffer
+  (for resumable streams), so sessions cost memory as they do in real servers.
 - NOTES_SOFT_REFUSALS=1: a call-token refusal is an ordinary result (`isError: false`)
   saying "Access denied" — as some published servers answer.
 - NOTES_FLAW=scope-ignored|scope-missing-wildcard|list-only|tenant-arg|
   principal-ignored|list-unfiltered|charge-ungated|refusal-with-data|nested-tenant|
   header-tenant|fold-names|shared-id-table|validate-first|slow-foreign|
   charge-unvalidated|list-tenant-arg|user-arg|readonly-ungated|bearer-any-audience|
-  reason-oracle|revoked-still-callable|tid-ignored: one deliberate defect (scope-missing-wildcard:
+  reason-oracle|revoked-still-callable|tid-ignored|no-session-cap|session-fail-open|
+  single-threaded: one deliberate defect (scope-missing-wildcard:
   a token without a scope claim authorises every tool; principal-ignored: a principal
   key grants every tool of its tenant; list-unfiltered: notes_list shows every tenant's
   notes; charge-ungated: charge takes no call token; refusal-with-data: a refused list
@@ -65,10 +69,15 @@ Switches (environment):
   or foreign tool is refused in the same words, with `structuredContent.reason`
   `unknown_tool` or `not_entitled`; revoked-still-callable: tools/list follows
   NOTES_ENTITLEMENTS, tools/call the entitlements read at start; tid-ignored: a call
-  token's tenant claim is not compared with the session's).
+  token's tenant claim is not compared with the session's; no-session-cap (http):
+  sessions are not capped; session-fail-open (http): not capped either, and who owns a
+  session is kept in a separate 1,000-entry table that forgets the oldest — a session
+  with no owner on record is served to any bearer; single-threaded (http): one request
+  at a time, so one stalled connection stalls every client).
 """
 
 import base64
+import collections
 import datetime
 import hashlib
 import hmac
@@ -590,9 +599,13 @@ shared_table = SharedIdTable()
 
 
 def serve_http(store, port):
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
     sessions = {}
+    held = {}  # (tenant, principal) -> open sessions
+    owners = collections.OrderedDict()  # session-fail-open: sid -> (tenant, principal)
+    cap = int(os.environ.get("NOTES_SESSION_CAP", "300"))
+    capped = FLAW not in ("no-session-cap", "session-fail-open")
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -673,15 +686,29 @@ def serve_http(store, port):
             sid = self.headers.get("Mcp-Session-Id")
             if msg.get("method") == "initialize":
                 session, sid = Session(store, tenant, limited=False), uuid.uuid4().hex
+                session.replay = b"\x01" * 65536
                 with lock:
+                    if capped and held.get(tenant, 0) >= cap:
+                        self.reply(429, error(msg.get("id"), -32000, f"too many sessions (at most {cap}); close one"), [("Retry-After", "10")])
+                        return
                     sessions[sid] = session
+                    held[tenant] = held.get(tenant, 0) + 1
+                    if FLAW == "session-fail-open":
+                        owners[sid] = tenant
+                        while len(owners) > 1000:
+                            owners.popitem(last=False)
             else:
                 if sid is None:
                     self.reply(400, error(msg.get("id"), -32600, "Mcp-Session-Id required"))
                     return
                 with lock:
                     session = sessions.get(sid)
-                if session is None or (session.tenant, session.principal) != tenant:
+                    owner = owners.get(sid, tenant) if FLAW == "session-fail-open" else None
+                if FLAW == "session-fail-open":
+                    mismatch = session is None or owner != tenant
+                else:
+                    mismatch = session is None or (session.tenant, session.principal) != tenant
+                if mismatch:
                     self.reply(404, error(msg.get("id"), -32600, "Session not found"))
                     return
             if store.over_limit(tenant[0]):
@@ -710,9 +737,17 @@ def serve_http(store, port):
                     self.reply(404, error(None, -32600, "Session not found"))
                     return
                 del sessions[sid]
+                held[tenant] = held.get(tenant, 1) - 1
             self.reply(204)
 
-    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 256
+
+    class OneAtATime(HTTPServer):
+        request_queue_size = 256
+
+    (OneAtATime if FLAW == "single-threaded" else Server)(("127.0.0.1", port), Handler).serve_forever()
 
 
 def main():
