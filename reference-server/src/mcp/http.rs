@@ -859,4 +859,134 @@ mod tests {
         assert!(!origin_allowed("https://localhost:3000", &allowed));
         assert!(!origin_allowed("null", &allowed));
     }
+
+    /// One raw HTTP/1.1 request on a connection of its own: (status, Mcp-Session-Id).
+    async fn exchange(
+        addr: SocketAddr,
+        method: &str,
+        bearer: &str,
+        session: Option<&str>,
+        body: &str,
+    ) -> (u16, Option<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let session = session
+            .map(|s| format!("Mcp-Session-Id: {s}\r\nMCP-Protocol-Version: 2025-11-25\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "{method} /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {bearer}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n{session}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        tcp.write_all(request.as_bytes()).await.expect("send");
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+        let text = String::from_utf8_lossy(&answer);
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let id = text
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case(SESSION_HEADER).then(|| v.trim().to_owned())
+            });
+        (status, id)
+    }
+
+    fn bearer(policy: &crate::core::policy::Policy, tenant: &str) -> String {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        policy.tokens.keys.keys[0]
+            .sign(
+                crate::core::policy::SESSION_TYP,
+                &serde_json::json!({"iss": fixtures::ISSUER, "aud": fixtures::AUDIENCE,
+                    "sub": "orchestrator", "tenant": tenant, "iat": now, "exp": now + 600}),
+            )
+            .expect("the fixture key signs")
+    }
+
+    /// A reference server over HTTP on a free loopback port, with `sessions`.
+    async fn serve(sessions: SessionLimits) -> SocketAddr {
+        let core = Arc::new(Core::new(fixtures::policy(None)));
+        let listeners = Arc::new(super::super::handler::Listeners::default());
+        let server = McpServer::new(Arc::clone(&core), None, listeners);
+        let config = HttpConfig::default();
+        let guard = Guard::new(
+            &config,
+            sessions,
+            ConnectionLimits::default(),
+            1024 * 1024,
+            core,
+        );
+        let (app, conns) = router(server, &config, guard);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(super::super::listen::serve(
+            listener,
+            app,
+            conns,
+            std::future::pending(),
+        ));
+        addr
+    }
+
+    const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    const LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#;
+
+    /// Opens and initialises a session as `bearer`.
+    async fn open(addr: SocketAddr, bearer: &str) -> String {
+        let (status, id) = exchange(addr, "POST", bearer, None, INIT).await;
+        assert_eq!(status, 200);
+        let id = id.expect("a session id");
+        let (status, _) = exchange(addr, "POST", bearer, Some(&id), INITIALIZED).await;
+        assert_eq!(status, 202);
+        id
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn over_http_an_ended_or_expired_session_is_unknown_to_every_bearer() {
+        let policy = fixtures::policy(None);
+        let (acme, globex) = (bearer(&policy, "acme"), bearer(&policy, "globex"));
+        let addr = serve(SessionLimits {
+            max_total: 100,
+            max_per_tenant: 100,
+            max_per_principal: 1,
+            idle_secs: 1,
+        })
+        .await;
+
+        let id = open(addr, &acme).await;
+        assert_eq!(exchange(addr, "POST", &acme, Some(&id), LIST).await.0, 200);
+        assert_eq!(exchange(addr, "POST", &globex, Some(&id), LIST).await.0, 404);
+        // Past the principal's cap: refused with a retry hint, the old one untouched.
+        assert_eq!(exchange(addr, "POST", &acme, None, INIT).await.0, 429);
+        assert_eq!(exchange(addr, "POST", &globex, Some(&id), LIST).await.0, 404);
+        // Ended by its owner: unknown to everyone, and room again.
+        assert!(matches!(exchange(addr, "DELETE", &acme, Some(&id), "").await.0, 200..=299));
+        for who in [&acme, &globex] {
+            assert_eq!(exchange(addr, "POST", who, Some(&id), LIST).await.0, 404);
+        }
+        // Expired: idle past 1 s, ended by the sweeper; unknown to everyone.
+        let id = open(addr, &acme).await;
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        for who in [&acme, &globex] {
+            assert_eq!(exchange(addr, "POST", who, Some(&id), LIST).await.0, 404);
+        }
+        // And its place is free again.
+        open(addr, &acme).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_oversized_bearer_is_refused_before_it_is_decoded() {
+        let addr = serve(SessionLimits::default()).await;
+        // Over the token cap but inside the header cap: 401, on its length alone.
+        let long = format!("{}.e30.c2ln", "e".repeat(9 * 1024));
+        assert_eq!(exchange(addr, "POST", &long, None, INIT).await.0, 401);
+        // 400 kB: past the header cap, 431 before any header is decoded.
+        let huge = "e".repeat(400 * 1024);
+        assert_eq!(exchange(addr, "POST", &huge, None, INIT).await.0, 431);
+    }
 }
