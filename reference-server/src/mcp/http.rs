@@ -97,14 +97,32 @@ impl Guard {
             tokio::time::sleep(every).await;
             let expired = self.sessions().expire(Instant::now(), idle);
             // (The `oldest-binding-unbound` mutant's evicted sessions are never ended.)
+            let ended = !expired.is_empty();
             for id in expired {
                 let _ = self.manager.close_session(&id.as_str().into()).await;
+            }
+            if ended {
+                // The sessions' workers end a moment after they are told to.
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                give_back_freed_memory();
             }
         }
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, Bindings> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Returns the memory of ended sessions to the system. glibc's allocator keeps freed
+/// memory in its arenas: after the sweeper ends a thousand sessions the resident size
+/// stays where it was, and the next round of sessions grows it further (measured:
+/// +60 MB, +30 MB, +20 MB a round); trimmed, it falls back to the baseline.
+fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory held by the allocator.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
