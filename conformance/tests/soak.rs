@@ -25,7 +25,10 @@ const BOUND: u64 = 200 * 1024 * 1024;
 const SECOND_ROUND_GROWTH: u64 = 16 * 1024 * 1024;
 
 fn bearer(key: &Key, tenant: &str, subject: &str) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     key.sign(
         "JWT",
         &serde_json::json!({"iss": "https://issuer.mcp-tenancy.test",
@@ -50,14 +53,19 @@ fn a_hundred_thousand_sessions_in_two_rounds_leave_memory_bounded() {
             profile.target.command[0] = bin.to_string_lossy().into_owned();
         }
         profile.target.setup.push(
-            ["sh", "-c", "printf '\\n[sessions]\\nidle_secs = 20\\n' >> {scratch}/reference-server.toml"]
-                .map(str::to_owned)
-                .to_vec(),
+            [
+                "sh",
+                "-c",
+                "printf '\\n[sessions]\\nidle_secs = 20\\n' >> {scratch}/reference-server.toml",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
         );
         let target = Target::new(profile);
         let url = target.endpoint().await.unwrap_or_else(|e| panic!("{e}"));
         let key_text = std::fs::read_to_string(
-            mcp_tenancy_conformance::workspace_root().join("conformance/targets/dev-keys/ed25519.key"),
+            mcp_tenancy_conformance::workspace_root()
+                .join("conformance/targets/dev-keys/ed25519.key"),
         )
         .expect("the development key");
         let seed: [u8; 32] = decode_key_text(&key_text)
@@ -71,15 +79,24 @@ fn a_hundred_thousand_sessions_in_two_rounds_leave_memory_bounded() {
                 .flat_map(|t| (0..8).map(move |i| (t, format!("soak-{i}"))))
                 .map(|(t, s)| {
                     let headers = vec![
-                        ("Authorization".to_owned(), format!("Bearer {}", bearer(&key, t, &s))),
+                        (
+                            "Authorization".to_owned(),
+                            format!("Bearer {}", bearer(&key, t, &s)),
+                        ),
                         ("Content-Type".to_owned(), "application/json".to_owned()),
-                        ("Accept".to_owned(), "application/json, text/event-stream".to_owned()),
+                        (
+                            "Accept".to_owned(),
+                            "application/json, text/event-stream".to_owned(),
+                        ),
                     ];
                     Flooder::new(&url, headers, Duration::from_secs(30))
                 })
                 .collect(),
         );
-        let before = target.server_memory().await.expect("memory of the launched server");
+        let before = target
+            .server_memory()
+            .await
+            .expect("memory of the launched server");
         println!("before: {}", mb(before));
         let mut after = Vec::new();
         for round in 1..=2 {
@@ -106,7 +123,11 @@ fn a_hundred_thousand_sessions_in_two_rounds_leave_memory_bounded() {
             after.push(memory);
         }
         target.shutdown().await;
-        assert!(after.iter().all(|m| *m < BOUND), "over {}: {after:?}", mb(BOUND));
+        assert!(
+            after.iter().all(|m| *m < BOUND),
+            "over {}: {after:?}",
+            mb(BOUND)
+        );
         let growth = after[1].saturating_sub(after[0]);
         assert!(
             growth < SECOND_ROUND_GROWTH,

@@ -273,7 +273,11 @@ async fn flaws_only_http_can_have_are_caught_over_http() {
         ("no-session-cap", "T5.8", "within the declared cap"),
         ("no-session-cap", "T5.8", "memory across the two rounds"),
         // A bounded owner table that forgets: an old session serves another bearer.
-        ("session-fail-open", "T5.8", "first session with globex's bearer"),
+        (
+            "session-fail-open",
+            "T5.8",
+            "first session with globex's bearer",
+        ),
         // One request at a time: a stalled connection without credentials stalls all.
         ("single-threaded", "T0.6", "an authenticated tenant while"),
     ] {
@@ -303,7 +307,12 @@ async fn a_correct_server_holds_under_floods_of_connections_and_sessions() {
     for id in ["T0.6", "T5.8"] {
         let c = check(&report, id);
         assert_eq!(c.outcome, Outcome::Skip, "{id}");
-        assert!(c.skip_reason.as_deref().unwrap_or("").contains("flood = false"));
+        assert!(
+            c.skip_reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("flood = false")
+        );
     }
 }
 

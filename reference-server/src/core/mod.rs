@@ -464,6 +464,60 @@ mod tests {
     }
 
     #[test]
+    fn a_two_thousand_note_flood_is_refused_at_the_quota_and_lists_stay_bounded() {
+        let core = Core::new(fixtures::policy(None));
+        // 10 000 four-byte characters: 40 kB a note, the longest body the schema allows.
+        let body = "\u{1D11E}".repeat(10_000);
+        let (mut stored, mut refusals, mut said) = (0usize, 0usize, String::new());
+        for i in 0..2_000 {
+            let args = json!({"title": format!("n{i}"), "body": body});
+            let out = call(&core, "acme", "alice", "notes_create", "notes:write", args).unwrap();
+            if out.is_error {
+                refusals += 1;
+                said = out.content[0]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+            } else {
+                assert_eq!(refusals, 0, "a write succeeded after the quota refused one");
+                stored += 1;
+            }
+        }
+        // 8 MiB of text at 40 kB a note: about 209 stored, the rest refused.
+        assert!((150..=210).contains(&stored), "{stored} stored");
+        assert_eq!(stored + refusals, 2_000);
+        assert!(said.starts_with("Storage quota reached"), "{said}");
+        assert!(said.contains("nothing was stored"), "{said}");
+        // The other tenant's quota is its own.
+        let other = call(
+            &core,
+            "globex",
+            "gina",
+            "notes_create",
+            "notes:write",
+            json!({"title": "g"}),
+        );
+        assert!(!other.unwrap().is_error);
+        // One list answers the newest 200 and says how many it left out.
+        let list = call(
+            &core,
+            "acme",
+            "alice",
+            "notes_list",
+            "notes:read",
+            json!({}),
+        )
+        .unwrap();
+        let listed = list.structured.expect("structured");
+        assert_eq!(listed["notes"].as_array().map(Vec::len), Some(200));
+        assert_eq!(listed["omitted"], json!(stored - 200));
+        assert_eq!(
+            listed["notes"][199]["title"],
+            json!(format!("n{}", stored - 1))
+        );
+    }
+
+    #[test]
     fn invalid_arguments_are_an_error_result_and_write_nothing() {
         let core = Core::new(fixtures::policy(None));
         let out = call(

@@ -904,18 +904,19 @@ mod tests {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let id = text
-            .lines()
-            .take_while(|l| !l.is_empty())
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case(SESSION_HEADER).then(|| v.trim().to_owned())
-            });
+        let id = text.lines().take_while(|l| !l.is_empty()).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(SESSION_HEADER)
+                .then(|| v.trim().to_owned())
+        });
         (status, id)
     }
 
     fn bearer(policy: &crate::core::policy::Policy, tenant: &str) -> String {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         policy.tokens.keys.keys[0]
             .sign(
                 crate::core::policy::SESSION_TYP,
@@ -978,12 +979,21 @@ mod tests {
 
         let id = open(addr, &acme).await;
         assert_eq!(exchange(addr, "POST", &acme, Some(&id), LIST).await.0, 200);
-        assert_eq!(exchange(addr, "POST", &globex, Some(&id), LIST).await.0, 404);
+        assert_eq!(
+            exchange(addr, "POST", &globex, Some(&id), LIST).await.0,
+            404
+        );
         // Past the principal's cap: refused with a retry hint, the old one untouched.
         assert_eq!(exchange(addr, "POST", &acme, None, INIT).await.0, 429);
-        assert_eq!(exchange(addr, "POST", &globex, Some(&id), LIST).await.0, 404);
+        assert_eq!(
+            exchange(addr, "POST", &globex, Some(&id), LIST).await.0,
+            404
+        );
         // Ended by its owner: unknown to everyone, and room again.
-        assert!(matches!(exchange(addr, "DELETE", &acme, Some(&id), "").await.0, 200..=299));
+        assert!(matches!(
+            exchange(addr, "DELETE", &acme, Some(&id), "").await.0,
+            200..=299
+        ));
         for who in [&acme, &globex] {
             assert_eq!(exchange(addr, "POST", who, Some(&id), LIST).await.0, 404);
         }
