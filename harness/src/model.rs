@@ -228,6 +228,10 @@ pub struct PropertySummary {
     /// Checks that do not apply (a finding counted by another check).
     #[serde(rename = "notApplicable")]
     pub not_applicable: usize,
+    /// Checks of the property this version of the harness does not implement: while
+    /// any remain, the property reads as *partial*, never as holding.
+    #[serde(rename = "notImplemented")]
+    pub not_implemented: usize,
 }
 
 /// A whole run against one target.

@@ -238,6 +238,10 @@ pub fn summarise_properties(results: &[CheckResult]) -> Vec<PropertySummary> {
                 skip: of(Outcome::Skip),
                 warn: of(Outcome::Warn),
                 not_applicable: of(Outcome::NotApplicable),
+                not_implemented: catalogue::CHECKS
+                    .iter()
+                    .filter(|c| c.property() == p.id && !c.implemented())
+                    .count(),
             }
         })
         .collect()

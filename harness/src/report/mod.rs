@@ -73,7 +73,13 @@ pub fn summary_text(report: &RunReport) -> String {
             c.warn,
             c.skip,
             c.na,
-            Verdict::of(c).label()
+            match (Verdict::of(c), c.unimplemented) {
+                (Verdict::Partial, n) if n > 0 => format!(
+                    "partial ({n} check{} not in this version)",
+                    if n == 1 { "" } else { "s" }
+                ),
+                (v, _) => v.label().to_owned(),
+            }
         );
     }
     let t = Counts::of(&report.checks);
@@ -135,6 +141,9 @@ pub(crate) struct Counts {
     /// Not applicable: a finding another check counts.
     #[serde(rename = "notApplicable")]
     pub na: usize,
+    /// Checks of a property this version does not implement.
+    #[serde(skip)]
+    pub unimplemented: usize,
 }
 
 impl Counts {
@@ -161,6 +170,7 @@ impl Counts {
             skip: p.skip,
             warn: p.warn,
             na: p.not_applicable,
+            unimplemented: p.not_implemented,
         }
     }
 
@@ -181,7 +191,8 @@ pub(crate) enum Verdict {
     Warnings,
     /// Nothing ran: every check was skipped, or none was selected.
     NotChecked,
-    /// Every check that ran passed, but some were skipped.
+    /// Every check that ran passed, but some were skipped, or this version does not
+    /// implement them all.
     Partial,
 }
 
@@ -194,7 +205,7 @@ impl Verdict {
             Verdict::NotChecked
         } else if c.warn > 0 {
             Verdict::Warnings
-        } else if c.skip > 0 {
+        } else if c.skip > 0 || c.unimplemented > 0 {
             Verdict::Partial
         } else {
             Verdict::Holds
@@ -429,6 +440,7 @@ pub(crate) mod fixture {
             skip,
             warn,
             not_applicable: 0,
+            not_implemented: 0,
         }
     }
 
@@ -528,6 +540,7 @@ pub(crate) mod fixture {
                 property("T1", "Dynamic, tenant-scoped tool lists", 0, 0, 1, 0),
                 PropertySummary {
                     not_applicable: 1,
+                    not_implemented: 0,
                     ..property("T2", "Call-level authorization tokens", 0, 2, 0, 1)
                 },
                 property("T3", "Untrusted argument principle", 0, 0, 0, 0),
@@ -695,8 +708,15 @@ mod tests {
             skip,
             warn,
             na: 0,
+            unimplemented: 0,
         };
         assert_eq!(Verdict::of(c(3, 0, 0, 0)), Verdict::Holds);
+        // Every check that ran passed, but the version has not all of them: partial.
+        let some_missing = Counts {
+            unimplemented: 7,
+            ..c(1, 0, 0, 0)
+        };
+        assert_eq!(Verdict::of(some_missing), Verdict::Partial);
         assert_eq!(Verdict::of(c(3, 1, 1, 1)), Verdict::Broken);
         assert_eq!(Verdict::of(c(3, 0, 1, 1)), Verdict::Warnings);
         assert_eq!(Verdict::of(c(0, 0, 4, 0)), Verdict::NotChecked);
