@@ -1017,4 +1017,47 @@ mod tests {
         let huge = "e".repeat(400 * 1024);
         assert_eq!(exchange(addr, "POST", &huge, None, INIT).await.0, 431);
     }
+
+    /// Opens a GET stream on session `id`; returns its status and the open connection.
+    async fn stream(addr: SocketAddr, bearer: &str, id: &str) -> (u16, tokio::net::TcpStream) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request = format!(
+            "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {bearer}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {id}\r\nMCP-Protocol-Version: 2025-11-25\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).await.expect("send");
+        let mut head = vec![0u8; 12];
+        let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_exact(&mut head)).await;
+        let status = String::from_utf8_lossy(&head[9..12]).parse().unwrap_or(0);
+        (status, tcp)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_session_holds_at_most_its_share_of_get_streams() {
+        let policy = fixtures::policy(None);
+        let acme = bearer(&policy, "acme");
+        let addr = serve(SessionLimits::default()).await;
+        let id = open(addr, &acme).await;
+        let share = ConnectionLimits::default().max_streams_per_session;
+        let mut held = Vec::new();
+        for _ in 0..share {
+            let (status, tcp) = stream(addr, &acme, &id).await;
+            assert_eq!(status, 200);
+            held.push(tcp);
+        }
+        assert_eq!(stream(addr, &acme, &id).await.0, 429);
+        // A stream that ends gives its place back.
+        drop(held.pop());
+        let mut freed = false;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let (status, tcp) = stream(addr, &acme, &id).await;
+            if status == 200 {
+                held.push(tcp);
+                freed = true;
+                break;
+            }
+        }
+        assert!(freed, "the ended stream's place was never given back");
+    }
 }
