@@ -239,7 +239,7 @@ pub struct Limits {
     /// Connections without credentials T0.6 holds open.
     pub flood_connections: usize,
     /// The target's declared cap on one tenant's open sessions, if it has one: T5.8
-    /// floods past it and fails a round that gets more.
+    /// floods past it and fails when more of the flood's sessions stay open.
     pub sessions_per_tenant: Option<usize>,
     /// The same, per principal.
     pub sessions_per_principal: Option<usize>,

@@ -50,7 +50,8 @@ pub struct Reply {
     /// `None`: no HTTP answer (timeout, reset, refused connection).
     pub status: Option<u16>,
     pub session: Option<String>,
-    pub retry_after: bool,
+    /// The `Retry-After` header, as sent.
+    pub retry_after: Option<String>,
     pub timed_out: bool,
     pub error: Option<String>,
     pub body: String,
@@ -105,7 +106,7 @@ impl Flooder {
                     .map(str::to_owned)
             };
             let session = header("mcp-session-id");
-            let retry_after = header("retry-after").is_some();
+            let retry_after = header("retry-after");
             let streamed =
                 header("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
             // An SSE answer to a request ends with its response; read what came within
@@ -152,10 +153,13 @@ impl Flooder {
         .await
     }
 
-    /// `tools/list` on session `id`.
-    pub async fn list_on(&self, id: &str, version: Option<&str>) -> Reply {
+    /// `tools/list` on session `id` (none: a server that keeps no sessions).
+    pub async fn list_on(&self, id: Option<&str>, version: Option<&str>) -> Reply {
         let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}});
-        let mut extra = vec![("Mcp-Session-Id".to_owned(), id.to_owned())];
+        let mut extra: Vec<(String, String)> = id
+            .map(|id| ("Mcp-Session-Id".to_owned(), id.to_owned()))
+            .into_iter()
+            .collect();
         if let Some(v) = version {
             extra.push(("MCP-Protocol-Version".to_owned(), v.to_owned()));
         }
@@ -165,6 +169,33 @@ impl Flooder {
             &extra,
         )
         .await
+    }
+
+    /// [`Flooder::list_on`], a rate limit's refusal (429, or 503 with `Retry-After`)
+    /// waited out and the request sent again, within `budget`.
+    pub async fn patient_list_on(
+        &self,
+        id: Option<&str>,
+        version: Option<&str>,
+        budget: Duration,
+    ) -> Reply {
+        let until = Instant::now() + budget;
+        loop {
+            let reply = self.list_on(id, version).await;
+            let limited = reply.status == Some(429)
+                || (reply.status == Some(503) && reply.retry_after.is_some());
+            if !limited || Instant::now() >= until {
+                return reply;
+            }
+            let wait = reply
+                .retry_after
+                .as_deref()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(1)
+                .clamp(1, 10);
+            let left = until.saturating_duration_since(Instant::now());
+            tokio::time::sleep(Duration::from_secs(wait).min(left)).await;
+        }
     }
 
     /// Ends session `id` (DELETE); what a polite client does, and how the flood cleans up.
@@ -230,7 +261,7 @@ impl Tally {
                 Some(s) => {
                     *t.statuses.entry(s).or_default() += 1;
                     if s >= 400 {
-                        if r.retry_after {
+                        if r.retry_after.is_some() {
                             t.hinted += 1;
                         } else {
                             t.unhinted += 1;
@@ -499,7 +530,7 @@ mod tests {
     fn a_tally_names_statuses_hints_and_silences() {
         let reply = |status: Option<u16>, hint: bool| Reply {
             status,
-            retry_after: hint,
+            retry_after: hint.then(|| "1".to_owned()),
             timed_out: status.is_none(),
             ..Reply::default()
         };

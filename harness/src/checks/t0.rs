@@ -699,6 +699,18 @@ pub async fn unauthenticated_flood_tolerated(ctx: &mut Ctx<'_>) -> CheckResult {
             }
         ),
     );
+    ctx.should(
+        "as many connections as the profile asks",
+        n >= wanted,
+        format!("{wanted} connections (flood_connections)"),
+        if n >= wanted {
+            format!("{n} attempted")
+        } else {
+            format!(
+                "only {n} attempted: the harness may open {fds} files (raise its open-file limit)"
+            )
+        },
+    );
     let timeout_ms = ctx.target.request_timeout().as_millis();
     let expected = format!("initialize and tools/list served, each within {timeout_ms} ms");
     let judged = |r: Result<std::time::Duration, String>| match r {

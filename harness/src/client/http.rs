@@ -421,6 +421,42 @@ impl HttpConn {
 }
 
 impl HttpConn {
+    /// Ends the session (DELETE), as a polite client does when it is done, so that a
+    /// run leaves no sessions behind to count against a server's caps. Paced like any
+    /// request; the answer is neither judged nor recorded (a server without sessions
+    /// or without DELETE, 405, is left as it is).
+    pub async fn end_session(&self) {
+        let Some(id) = &self.session_id else {
+            return;
+        };
+        if let Some(throttle) = &self.throttle {
+            throttle.pace().await;
+        }
+        let mut headers: Vec<(String, String)> = self
+            .standard_headers()
+            .into_iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("content-type"))
+            .collect();
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("mcp-session-id"))
+        {
+            headers.push(("Mcp-Session-Id".into(), id.clone()));
+        }
+        let Ok(signature) = self
+            .signature(&reqwest::Method::DELETE, b"", &headers)
+            .await
+        else {
+            return;
+        };
+        headers.extend(signature);
+        let mut req = self.client.delete(&self.url);
+        for (k, v) in &headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), req.send()).await;
+    }
+
     /// Opens the session's GET stream and collects the notifications (messages with a
     /// `method` and no `id`) it carries within `wait`. A server that offers no stream
     /// (HTTP 405) yields none.

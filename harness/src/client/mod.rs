@@ -1393,10 +1393,12 @@ impl Conn {
         self.request("ping", json!({})).await
     }
 
+    /// Ends the connection: a stdio server's process is stopped; an HTTP session is
+    /// ended (DELETE), so that a run leaves no sessions behind.
     pub async fn close(self) {
         match self.link {
             Link::Stdio(s) => s.close().await,
-            Link::Http(_) => {}
+            Link::Http(h) => h.end_session().await,
         }
     }
 }

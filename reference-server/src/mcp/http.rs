@@ -81,22 +81,61 @@ impl Guard {
                 connections.max_streams_per_session,
                 holes,
             )),
-            manager: Arc::new(LocalSessionManager::default()),
+            manager: Arc::new({
+                // The sweeper ends idle sessions; the SDK's own idle limit stays as a
+                // safety net behind it, never ahead of it.
+                let mut m = LocalSessionManager::default();
+                m.session_config.keep_alive = Some(Duration::from_secs(limits.idle_secs + 60));
+                m
+            }),
             conns: Conns::new(connections),
             waiting: Mutex::default(),
         }
     }
 
-    /// Ends every session unused for longer than `idle_secs`, and forgets bindings
-    /// whose SDK session is gone; runs until the server stops.
+    /// Ends every session unused for longer than `idle_secs`; forgets bindings whose
+    /// SDK session is gone; ends SDK sessions bound to no one for [`ORPHAN_GRACE`]
+    /// (none should exist: a safety net). Runs until the server stops.
     async fn sweep(self: Arc<Self>) {
         use rmcp::transport::streamable_http_server::session::SessionManager;
         let idle = Duration::from_secs(self.sessions().limits.idle_secs.max(1));
         let every = (idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+        let mut unbound_since: HashMap<String, Instant> = HashMap::new();
         loop {
             tokio::time::sleep(every).await;
-            let expired = self.sessions().expire(Instant::now(), idle);
-            // (The `oldest-binding-unbound` mutant's evicted sessions are never ended.)
+            let mut expired = self.sessions().expire(Instant::now(), idle);
+            let live: std::collections::HashSet<String> = self
+                .manager
+                .sessions
+                .read()
+                .await
+                .keys()
+                .map(|id| id.to_string())
+                .collect();
+            let unbound = {
+                let mut b = self.sessions();
+                b.forget_dead(&live);
+                // (The `oldest-binding-unbound` mutant's unbound sessions stay alive.)
+                if b.holes.oldest_binding_unbound() {
+                    Default::default()
+                } else {
+                    b.unbound(&live)
+                }
+            };
+            let now = Instant::now();
+            unbound_since.retain(|id, _| unbound.contains(id));
+            for id in unbound {
+                unbound_since.entry(id).or_insert(now);
+            }
+            let orphans: Vec<String> = unbound_since
+                .iter()
+                .filter(|(_, since)| now.saturating_duration_since(**since) >= ORPHAN_GRACE)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in orphans {
+                unbound_since.remove(&id);
+                expired.push(id);
+            }
             let ended = !expired.is_empty();
             for id in expired {
                 let _ = self.manager.close_session(&id.as_str().into()).await;
@@ -125,6 +164,10 @@ fn give_back_freed_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// How long an SDK session may stay bound to no one (an `initialize` still on its way)
+/// before the sweeper ends it.
+const ORPHAN_GRACE: Duration = Duration::from_secs(10);
 
 /// Who opened a session, and when it was last used.
 struct Binding {
@@ -297,6 +340,30 @@ impl Bindings {
         if let Some(n) = self.per_principal.get_mut(&(b.tenant, b.principal)) {
             drop_one(n);
         }
+    }
+
+    /// Forgets the bindings of sessions the SDK no longer has (ended by its own limits).
+    fn forget_dead(&mut self, live: &std::collections::HashSet<String>) {
+        let dead: Vec<String> = self
+            .by_id
+            .keys()
+            .filter(|id| !live.contains(*id))
+            .cloned()
+            .collect();
+        for id in dead {
+            self.remove(&id);
+        }
+    }
+
+    /// The SDK's sessions that no binding knows of.
+    fn unbound(
+        &self,
+        live: &std::collections::HashSet<String>,
+    ) -> std::collections::HashSet<String> {
+        live.iter()
+            .filter(|id| !self.by_id.contains_key(*id))
+            .cloned()
+            .collect()
     }
 
     /// Unbinds every session unused for longer than `idle`; returns their ids (to end).
@@ -584,7 +651,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         return too_many_sessions(which);
     }
     // The place held for it is taken or given back however this request ends.
-    let mut place = opening.then(|| Opening {
+    let place = opening.then(|| Opening {
         guard: Arc::clone(&guard),
         tenant: session.tenant().to_owned(),
         principal: session.principal().to_owned(),
@@ -682,17 +749,26 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         let inner = next.run(Request::from_parts(parts, Body::from(bytes)));
         return holding(misrouted(&guard, id, inner).await, in_flight);
     }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    if let Some(place) = place.as_mut() {
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let Some(mut place) = place else {
+        return holding(next.run(request).await, in_flight);
+    };
+    // An `initialize` runs to its end in a task of its own: the SDK starts a session
+    // before it answers, and a client that hangs up in that moment must not leave a
+    // session behind that no binding (and no cap) knows of.
+    let opening = tokio::spawn(async move {
+        let response = next.run(request).await;
         place.issued = response
             .headers()
             .get(SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-    }
-    drop(place);
+        drop(place);
+        response
+    });
+    let response = opening
+        .await
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
     holding(response, in_flight)
 }
 

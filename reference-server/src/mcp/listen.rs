@@ -11,9 +11,13 @@
 //!   limit), unauthenticated ones apart (`max_unauthenticated`), and per tenant
 //!   (`max_per_tenant`). A new connection past the unauthenticated cap or at the total
 //!   cap closes the *oldest unauthenticated* one: a flood of idle or half-sent
-//!   connections only ever displaces itself, never an authenticated tenant's.
+//!   connections never displaces an authenticated connection; it competes only with
+//!   connections that have not yet sent a valid bearer (a client's new connection
+//!   sends one within milliseconds, a held flood's never does).
 //! - An `accept` that fails (out of file descriptors) backs off and goes on; the
 //!   listener never stops on it.
+//! - On shutdown the listener stops accepting and waits (up to [`DRAIN`]) for the
+//!   requests being served to finish.
 
 use crate::config::ConnectionLimits;
 use axum::Router;
@@ -49,6 +53,40 @@ struct Table {
 pub struct Conns {
     limits: ConnectionLimits,
     table: Mutex<Table>,
+    /// Requests being served (until their response head is ready).
+    active: std::sync::atomic::AtomicUsize,
+}
+
+/// How long a shutdown waits for the requests being served.
+pub const DRAIN: Duration = Duration::from_secs(2);
+
+/// One request being served; dropping it ends it.
+struct Active(Arc<Conns>);
+
+impl Active {
+    fn start(conns: &Arc<Conns>) -> Self {
+        conns
+            .active
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(Arc::clone(conns))
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0
+            .active
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A connection's place in the table, given back however its task ends (a panic too).
+struct Place(ConnTicket);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.closed();
+    }
 }
 
 /// A connection's handle, in every request's extensions.
@@ -113,6 +151,7 @@ impl Conns {
         Arc::new(Self {
             limits,
             table: Mutex::default(),
+            active: Default::default(),
         })
     }
 
@@ -208,7 +247,15 @@ pub async fn serve(
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => {
+                let until = tokio::time::Instant::now() + DRAIN;
+                while conns.active.load(std::sync::atomic::Ordering::Relaxed) > 0
+                    && tokio::time::Instant::now() < until
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                return Ok(());
+            }
         };
         let tcp = match accepted {
             Ok((tcp, _)) => tcp,
@@ -249,13 +296,19 @@ async fn serve_one(
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(for_requests.clone());
         let mut app = app.clone();
-        async move { app.call(request.map(Body::new)).await }
+        let active = Active::start(&for_requests.conns);
+        async move {
+            let response = app.call(request.map(Body::new)).await;
+            drop(active);
+            response
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .max_header_size(limits.max_header_bytes);
+    let place = Place(ticket.clone());
     let connection = builder.serve_connection(TokioIo::new(tcp), service);
     tokio::pin!(connection);
     let deadline = tokio::time::sleep(header_timeout);
@@ -281,7 +334,7 @@ async fn serve_one(
             }
         }
     }
-    ticket.closed();
+    drop(place);
 }
 
 #[cfg(test)]
@@ -297,6 +350,7 @@ mod tests {
                 ..ConnectionLimits::default()
             },
             table: Mutex::default(),
+            active: Default::default(),
         })
     }
 
