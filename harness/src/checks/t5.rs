@@ -10,7 +10,9 @@
 //! other tenant's bearer: never served. The round's accepted sessions are counted
 //! against a declared cap; for a target the harness launched, the second round may grow
 //! its resident memory by at most half the first round's growth (or 32 MB, allocator
-//! noise): a bounded server has no more room to give.
+//! noise): a bounded server has no more room to give. Memory is sampled after each
+//! round's sessions and calls, and again after its large bodies (the next round's
+//! baseline), so that buffers an allocator keeps of the bodies count in neither round.
 
 use super::flood::{self, Flooder, Reply, Tally};
 use super::{Abort, CheckResult, Ctx};
@@ -109,7 +111,6 @@ async fn flood_round(
     size: usize,
     burst_on: Option<String>,
     version: Option<String>,
-    large_bytes: usize,
 ) -> (Vec<Reply>, Tally, Tally) {
     let opened = {
         let f = Arc::clone(&flooder);
@@ -131,32 +132,40 @@ async fn flood_round(
             })
             .await,
         );
-        // Large bodies: one JSON string of the profile's oversized size.
-        let f = Arc::clone(&flooder);
-        let body: Arc<Vec<u8>> = Arc::new({
-            let mut b =
-                br#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"pad":""#.to_vec();
-            b.resize(b.len() + large_bytes, b'a');
-            b.extend_from_slice(br#""}}"#);
-            b
-        });
-        others.extend(
-            flood::many(LARGE_BODIES, LARGE_BODIES, move |_| {
-                let (f, body, sid) = (Arc::clone(&f), Arc::clone(&body), id.clone());
-                async move {
-                    let extra: Vec<(String, String)> = sid
-                        .map(|s| ("Mcp-Session-Id".to_owned(), s))
-                        .into_iter()
-                        .collect();
-                    f.send(reqwest::Method::POST, Some(body.to_vec()), &extra)
-                        .await
-                }
-            })
-            .await,
-        );
     }
     let (opened_tally, other_tally) = (Tally::of(&opened), Tally::of(&others));
     (opened, opened_tally, other_tally)
+}
+
+/// Bodies of `large_bytes` (one JSON string) sent at once as the flooder.
+async fn large_bodies(
+    flooder: Arc<Flooder>,
+    burst_on: Option<String>,
+    large_bytes: usize,
+) -> Tally {
+    let id = burst_on;
+    // Large bodies: one JSON string of the profile's oversized size.
+    let f = Arc::clone(&flooder);
+    let body: Arc<Vec<u8>> = Arc::new({
+        let mut b = br#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"pad":""#.to_vec();
+        b.resize(b.len() + large_bytes, b'a');
+        b.extend_from_slice(br#""}}"#);
+        b
+    });
+    Tally::of(
+        &flood::many(LARGE_BODIES, LARGE_BODIES, move |_| {
+            let (f, body, sid) = (Arc::clone(&f), Arc::clone(&body), id.clone());
+            async move {
+                let extra: Vec<(String, String)> = sid
+                    .map(|s| ("Mcp-Session-Id".to_owned(), s))
+                    .into_iter()
+                    .collect();
+                f.send(reqwest::Method::POST, Some(body.to_vec()), &extra)
+                    .await
+            }
+        })
+        .await,
+    )
 }
 
 /// Was the request served (a 2xx)?
@@ -322,17 +331,31 @@ pub async fn tenant_flood_bounded(ctx: &mut Ctx<'_>) -> CheckResult {
         let mut quiet_conn = ctx.session(&b).await?;
         let started = Instant::now();
         let done = AtomicBool::new(false);
+        let target = ctx.target;
         let flood_run = async {
             let out = flood_round(
                 Arc::clone(&flooder),
                 size,
                 burst_on.clone(),
                 version.clone(),
+            )
+            .await;
+            // Memory is judged on the sessions and calls: sampled before the large
+            // bodies, whose transient buffers an allocator may keep (glibc raises its
+            // mmap threshold after freeing one), and again after them, as the next
+            // round's baseline. Settle first: a server frees ended sessions a moment later.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let sessions_memory = target.server_memory().await;
+            let large = large_bodies(
+                Arc::clone(&flooder),
+                burst_on.clone(),
                 limits.oversized_message_bytes,
             )
             .await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let after_large = target.server_memory().await;
             done.store(true, Ordering::Relaxed);
-            out
+            (out, large, sessions_memory, after_large)
         };
         let shared: &Ctx<'_> = ctx;
         let quiet_run = async {
@@ -350,15 +373,14 @@ pub async fn tenant_flood_bounded(ctx: &mut Ctx<'_>) -> CheckResult {
             }
             Ok::<_, Abort>(quiet)
         };
-        let ((replies, opened, others), quiet) = tokio::join!(flood_run, quiet_run);
+        let (((replies, opened, burst), large, sessions_memory, after_large), quiet) =
+            tokio::join!(flood_run, quiet_run);
         let quiet = quiet?;
         let took = flood::since(started);
         for (via, text) in &quiet.read_backs {
             ctx.screen(&b.id, via, text);
         }
-        // Settle: a server may free ended sessions' memory a moment later.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        memory.push(ctx.target.server_memory().await);
+        memory.push((sessions_memory, after_large));
         let ids: Vec<String> = replies
             .iter()
             .filter(|r| served(r))
@@ -369,15 +391,19 @@ pub async fn tenant_flood_bounded(ctx: &mut Ctx<'_>) -> CheckResult {
             Outcome::Pass,
             "each served or refused (a retry hint is the right refusal)",
             format!(
-                "{} accepted; {} in {took}; then {} concurrent calls and {LARGE_BODIES} bodies of {} bytes on its first session: {}",
+                "{} accepted; {} in {took}; then {BURST} concurrent calls {}: {}; then {LARGE_BODIES} bodies of {} bytes: {}",
                 ids.len(),
                 opened.describe(),
-                BURST,
+                if burst_on.is_some() { "on its first session" } else { "without a session (the server issues none)" },
+                burst.describe(),
                 limits.oversized_message_bytes,
-                if others.sent == 0 { "not sent (the server issues no session ids)".to_owned() } else { others.describe() }
+                large.describe()
             ),
         );
-        let silent = opened.timed_out + others.timed_out + opened.errors + others.errors;
+        let silent = [&opened, &burst, &large]
+            .iter()
+            .map(|t| t.timed_out + t.errors)
+            .sum::<usize>();
         let unhinted = opened.unhinted;
         ctx.should(
             &format!("round {round}: the flood's own requests are answered"),
@@ -502,8 +528,8 @@ pub async fn tenant_flood_bounded(ctx: &mut Ctx<'_>) -> CheckResult {
         );
     }
     match (&memory_before, &memory[0], &memory[1]) {
-        (Ok(m0), Ok(m1), Ok(m2)) => {
-            let (g1, g2) = (m1.saturating_sub(*m0), m2.saturating_sub(*m1));
+        (Ok(m0), (Ok(m1), Ok(m1_after)), (Ok(m2), Ok(m2_after))) => {
+            let (g1, g2) = (m1.saturating_sub(*m0), m2.saturating_sub(*m1_after));
             let allowed = ((g1 as f64 * GROWTH_FRACTION) as u64).max(GROWTH_NOISE);
             ctx.must(
                 "the target's memory across the two rounds",
@@ -514,16 +540,20 @@ pub async fn tenant_flood_bounded(ctx: &mut Ctx<'_>) -> CheckResult {
                     flood::mb(GROWTH_NOISE)
                 ),
                 format!(
-                    "{} before, {} after round 1 (+{}, {first} sessions), {} after round 2 (+{}, {second} sessions)",
+                    "{} before; {} after round 1's sessions and calls (+{}, {first} sessions), {} after its large bodies; {} after round 2's (+{}, {second} sessions), {} after its large bodies",
                     flood::mb(*m0),
                     flood::mb(*m1),
                     flood::mb(g1),
+                    flood::mb(*m1_after),
                     flood::mb(*m2),
-                    flood::mb(g2)
+                    flood::mb(g2),
+                    flood::mb(*m2_after)
                 ),
             );
         }
-        (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => {
+        (Err(why), _, _)
+        | (_, (Err(why), _) | (_, Err(why)), _)
+        | (_, _, (Err(why), _) | (_, Err(why))) => {
             ctx.observe(
                 "the target's memory across the two rounds",
                 Outcome::Skip,
