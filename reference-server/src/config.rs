@@ -36,6 +36,7 @@
 //! audience = "urn:mcp-tenancy:reference-server"   # this server's resource id (RFC 8707)
 //! clock_skew_secs = 30
 //! max_call_token_secs = 300
+//! max_session_token_secs = 86400  # a session token's longest life (exp - iat)
 //! [[auth.keys]]
 //! kid = "dev-ed25519"
 //! alg = "EdDSA"
@@ -88,6 +89,8 @@ pub struct AuthConfig {
     pub audience: String,
     pub clock_skew_secs: Option<u64>,
     pub max_call_token_secs: Option<u64>,
+    /// The longest a session token may live (`exp - iat`); 24 hours by default.
+    pub max_session_token_secs: Option<u64>,
     pub keys: Vec<KeyConfig>,
 }
 
@@ -323,6 +326,36 @@ impl Config {
                 "limits.max_in_flight_per_tenant and storage.list_limit must be at least 1".into(),
             );
         }
+        let mut kids = std::collections::HashSet::new();
+        if let Some(k) = config
+            .auth
+            .keys
+            .iter()
+            .find(|k| !kids.insert(k.kid.as_str()))
+        {
+            return Err(format!("auth.keys: kid {:?} is configured twice", k.kid));
+        }
+        let mut tenants = std::collections::HashSet::new();
+        for t in &config.tenants {
+            if t.id.trim().is_empty() {
+                return Err("tenants: a tenant id is empty".into());
+            }
+            if !tenants.insert(t.id.as_str()) {
+                return Err(format!("tenants: tenant {:?} is configured twice", t.id));
+            }
+            let mut principals = std::collections::HashSet::new();
+            for p in &t.principals {
+                if p.id.trim().is_empty() {
+                    return Err(format!("tenant {}: a principal id is empty", t.id));
+                }
+                if !principals.insert(p.id.as_str()) {
+                    return Err(format!(
+                        "tenant {}: principal {:?} is configured twice",
+                        t.id, p.id
+                    ));
+                }
+            }
+        }
         if !config.http.path.starts_with('/') {
             return Err("http.path must start with `/`".into());
         }
@@ -361,6 +394,22 @@ impl Config {
         let text = std::fs::read_to_string(&full)
             .map_err(|e| format!("cannot read key file {}: {e}", full.display()))?;
         jws::decode_key_text(&text).map_err(|e| format!("key file {}: {e}", full.display()))
+    }
+
+    /// Every key file the configuration names, resolved against its directory.
+    pub fn key_files(&self) -> Vec<PathBuf> {
+        let base = self
+            .path
+            .as_deref()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("."));
+        self.auth
+            .keys
+            .iter()
+            .flat_map(|k| [&k.private_key_file, &k.public_key_file, &k.secret_file])
+            .flatten()
+            .map(|f| base.join(f))
+            .collect()
     }
 
     fn key(&self, k: &KeyConfig) -> Result<Key, String> {
@@ -447,6 +496,7 @@ impl Config {
                 audience: self.auth.audience.clone(),
                 skew_secs: self.auth.clock_skew_secs.unwrap_or(30),
                 max_call_token_secs: self.auth.max_call_token_secs.unwrap_or(300),
+                max_session_token_secs: self.auth.max_session_token_secs.unwrap_or(86_400),
             },
             page_size: self.discovery.page_size,
             mutant,
@@ -464,6 +514,39 @@ mod tests {
             Config::parse("[http]\naddr = \"127.0.0.1:1\"\nalowed_origins = []\n").unwrap_err();
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("alowed_origins"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_key_ids_and_empty_or_repeated_tenants_and_principals_are_refused() {
+        let key = "[[auth.keys]]\nkid = \"k\"\nalg = \"HS256\"\nsecret_file = \"s\"\n";
+        let err = Config::parse(&format!("{key}{key}")).unwrap_err();
+        assert!(err.contains("kid \"k\" is configured twice"), "{err}");
+        let tenant = |id: &str, principals: &str| {
+            format!(
+                "[[tenants]]\nid = \"{id}\"\ntiers = [\"basic\"]\nprincipals = [{principals}]\n"
+            )
+        };
+        for (text, says) in [
+            (tenant(" ", ""), "a tenant id is empty"),
+            (
+                format!("{}{}", tenant("a", ""), tenant("a", "")),
+                "tenant \"a\" is configured twice",
+            ),
+            (
+                tenant("a", "{ id = \"\", tiers = [] }"),
+                "a principal id is empty",
+            ),
+            (
+                tenant(
+                    "a",
+                    "{ id = \"p\", tiers = [] }, { id = \"p\", tiers = [] }",
+                ),
+                "principal \"p\" is configured twice",
+            ),
+        ] {
+            let err = Config::parse(&text).unwrap_err();
+            assert!(err.contains(says), "{text}: {err}");
+        }
     }
 
     #[test]

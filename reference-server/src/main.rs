@@ -329,7 +329,19 @@ fn serve(args: Serve) -> ExitCode {
     }
 }
 
-/// Reloads the configuration on SIGHUP and when the file changes (polled each second).
+/// What the watcher compares each second: the modification times of the configuration
+/// file and of every key file it names — a rotated secret is a changed configuration.
+fn fingerprint(path: &Path) -> Vec<Option<std::time::SystemTime>> {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut out = vec![modified(path)];
+    if let Ok(config) = Config::load(path) {
+        out.extend(config.key_files().iter().map(|f| modified(f)));
+    }
+    out
+}
+
+/// Reloads the configuration on SIGHUP and when the file or one of its key files
+/// changes (polled each second).
 /// A new policy applies from the next request; sessions whose tools changed are told.
 /// A configuration that does not load is logged and the old policy stays.
 async fn watch_config(
@@ -338,8 +350,7 @@ async fn watch_config(
     core: Arc<Core>,
     listeners: Arc<Listeners>,
 ) {
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let mut last = modified(&path);
+    let mut last = fingerprint(&path);
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
@@ -354,7 +365,7 @@ async fn watch_config(
         #[cfg(not(unix))]
         let signalled = std::future::pending::<bool>();
         let forced = tokio::select! { _ = tick => false, s = signalled => s };
-        let now_modified = modified(&path);
+        let now_modified = fingerprint(&path);
         if !forced && now_modified == last {
             continue;
         }

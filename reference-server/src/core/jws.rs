@@ -182,7 +182,7 @@ pub struct Validation<'a> {
     pub issuer: &'a str,
     pub audience: &'a str,
     pub skew_secs: u64,
-    /// Upper bound on `exp - iat`; `iat` is then required.
+    /// Upper bound on `exp - iat` (`iat` is always required).
     pub max_lifetime_secs: Option<u64>,
     /// Relaxations used only by mutants: accept `alg: none`, skip the audience.
     pub allow_none_and_any_audience: bool,
@@ -283,6 +283,12 @@ pub fn verify(
         return Err(TokenError::Malformed("not three segments"));
     };
     let header = json_object(&decode_segment(h)?)?;
+    // RFC 7515 §4.1.11: an extension marked critical must be understood, and none is.
+    if header.contains_key("crit") {
+        return Err(TokenError::Malformed(
+            "critical header extension not understood",
+        ));
+    }
     let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
     let signature = decode_segment(s)?;
     let signing_input = &token.as_bytes()[..h.len() + 1 + c.len()];
@@ -325,17 +331,20 @@ pub fn verify(
     if now > exp.saturating_add(v.skew_secs) {
         return Err(TokenError::Expired);
     }
-    let iat = numeric(&claims, "iat")?;
-    for t in [numeric(&claims, "nbf")?, iat].into_iter().flatten() {
+    // Every token says when it was issued, and was issued before it expires.
+    let iat = numeric(&claims, "iat")?.ok_or(TokenError::MissingClaim("iat"))?;
+    if iat > exp {
+        return Err(TokenError::Malformed("issued after it expires"));
+    }
+    for t in [numeric(&claims, "nbf")?, Some(iat)].into_iter().flatten() {
         if t > now.saturating_add(v.skew_secs) {
             return Err(TokenError::NotYetValid);
         }
     }
-    if let Some(max) = v.max_lifetime_secs {
-        let iat = iat.ok_or(TokenError::LifetimeTooLong)?;
-        if exp.saturating_sub(iat) > max {
-            return Err(TokenError::LifetimeTooLong);
-        }
+    if let Some(max) = v.max_lifetime_secs
+        && exp - iat > max
+    {
+        return Err(TokenError::LifetimeTooLong);
     }
     Ok(Claims(claims))
 }
@@ -407,8 +416,15 @@ mod tests {
         assert_eq!(with("iss", json!("other")), Err(TokenError::WrongIssuer));
         assert_eq!(with("aud", json!("other")), Err(TokenError::WrongAudience));
         assert!(with("aud", json!(["x", "aud"])).is_ok());
-        assert_eq!(with("exp", json!(NOW - 31)), Err(TokenError::Expired));
-        assert!(with("exp", json!(NOW - 29)).is_ok());
+        // Issued a minute ago, expired 31 s / 29 s ago: past the 30 s skew, or within.
+        let expired = |ago: u64| {
+            let mut c = claims();
+            c["iat"] = json!(NOW - 60);
+            c["exp"] = json!(NOW - ago);
+            verify(&keys(), &sign("ed", &c), &validation(), NOW)
+        };
+        assert_eq!(expired(31), Err(TokenError::Expired));
+        assert!(expired(29).is_ok());
         assert_eq!(with("nbf", json!(NOW + 31)), Err(TokenError::NotYetValid));
         assert_eq!(
             with("exp", json!(NOW + 3600)),
@@ -481,6 +497,59 @@ mod tests {
             Err(TokenError::Malformed(
                 "longer than the largest token accepted"
             ))
+        );
+    }
+
+    #[test]
+    fn critical_extensions_and_missing_or_inverted_issue_times_are_refused() {
+        // A `crit` header, whatever it lists, is refused: no extension is understood.
+        for crit in [json!(["urn:x:policy"]), json!(["b64"]), json!([])] {
+            let set = keys();
+            let key = set.get("hs").unwrap();
+            let header = URL_SAFE_NO_PAD.encode(
+                json!({"alg": "HS256", "typ": "mcp-call+jwt", "kid": "hs", "crit": crit})
+                    .to_string(),
+            );
+            let payload = URL_SAFE_NO_PAD.encode(claims().to_string());
+            let input = format!("{header}.{payload}");
+            let KeyMaterial::Hmac(secret) = &key.material else {
+                panic!("an HMAC key")
+            };
+            let mut mac =
+                <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(secret).unwrap();
+            hmac::Mac::update(&mut mac, input.as_bytes());
+            let sig = URL_SAFE_NO_PAD.encode(hmac::Mac::finalize(mac).into_bytes());
+            assert_eq!(
+                verify(&keys(), &format!("{input}.{sig}"), &validation(), NOW),
+                Err(TokenError::Malformed(
+                    "critical header extension not understood"
+                )),
+                "crit {crit}"
+            );
+        }
+        let mut no_iat = claims();
+        no_iat.as_object_mut().unwrap().remove("iat");
+        let unbounded = Validation {
+            max_lifetime_secs: None,
+            ..validation()
+        };
+        assert_eq!(
+            verify(&keys(), &sign("ed", &no_iat), &unbounded, NOW),
+            Err(TokenError::MissingClaim("iat"))
+        );
+        let mut inverted = claims();
+        inverted["iat"] = json!(NOW + 10);
+        inverted["exp"] = json!(NOW + 5);
+        assert_eq!(
+            verify(&keys(), &sign("ed", &inverted), &unbounded, NOW),
+            Err(TokenError::Malformed("issued after it expires"))
+        );
+        // A ten-year token (or exp = 2^62) is over any bound.
+        let mut long = claims();
+        long["exp"] = json!(1u64 << 62);
+        assert_eq!(
+            verify(&keys(), &sign("ed", &long), &validation(), NOW),
+            Err(TokenError::LifetimeTooLong)
         );
     }
 }

@@ -41,6 +41,8 @@ pub struct TokenRules {
     pub audience: String,
     pub skew_secs: u64,
     pub max_call_token_secs: u64,
+    /// The longest a session token may live (`exp - iat`).
+    pub max_session_token_secs: u64,
 }
 
 /// Token `typ` of session tokens and of call tokens.
@@ -100,7 +102,7 @@ impl Policy {
         let claims = super::jws::verify(
             &self.tokens.keys,
             token,
-            &self.validation(SESSION_TYP, None),
+            &self.validation(SESSION_TYP, Some(self.tokens.max_session_token_secs)),
             now,
         )?;
         let tenant = claims

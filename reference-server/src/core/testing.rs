@@ -43,6 +43,7 @@ pub fn policy(mutant: Option<Mutant>) -> Policy {
             audience: AUDIENCE.into(),
             skew_secs: 30,
             max_call_token_secs: 300,
+            max_session_token_secs: 86_400,
         },
         page_size: 4,
         mutant,
@@ -52,7 +53,7 @@ pub fn policy(mutant: Option<Mutant>) -> Policy {
 /// A verified session of `tenant`.
 pub fn session(policy: &Policy, tenant: &str) -> Session {
     let token = policy.tokens.keys.keys[0]
-        .sign(SESSION_TYP, &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "orchestrator", "tenant": tenant, "exp": NOW + 600}))
+        .sign(SESSION_TYP, &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "orchestrator", "tenant": tenant, "iat": NOW, "exp": NOW + 600}))
         .expect("the fixture key signs");
     policy
         .authenticate(&token, NOW)

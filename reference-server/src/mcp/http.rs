@@ -534,6 +534,23 @@ async fn read_bounded(mut body: Body, max: usize) -> Result<Bytes, usize> {
     }
 }
 
+/// A session id shaped like the SDK's (a UUIDv4), drawn afresh: never issued.
+fn never_issued_id() -> String {
+    let mut b = [0u8; 16];
+    let _ = crate::core::random_fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
 /// 429 with `Retry-After` and a JSON-RPC error: a per-tenant or per-session bound.
 fn too_many(message: String, retry_after: &'static str) -> Response {
     let e = wire::FrameError {
@@ -593,7 +610,7 @@ impl Drop for StreamSlot {
 }
 
 /// The middleware in front of the SDK.
-pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
     if let Some(origin) = request.headers().get(header::ORIGIN) {
         let ok = origin
             .to_str()
@@ -634,18 +651,27 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if let Some(id) = &session_id
-        && guard.sessions().access(id, &session, Instant::now()) == Access::Unknown
-    {
-        // Another's session, or one bound to no one: unknown, whoever asks.
+    // Another's session, or one bound to no one: unknown, whoever asks — answered by
+    // the SDK itself for an id it never issued, so that the answer (status, headers,
+    // body, for every method and Accept header) cannot tell a live foreign session
+    // from a session that does not exist.
+    let unknown = session_id
+        .as_deref()
+        .is_some_and(|id| guard.sessions().access(id, &session, Instant::now()) == Access::Unknown);
+    if unknown {
         tracing::info!(
             tenant = session.tenant(),
             "session id unknown, or presented with another tenant's or principal's bearer"
         );
-        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+        if let Ok(never_issued) = HeaderValue::from_str(&never_issued_id()) {
+            request.headers_mut().insert(SESSION_HEADER, never_issued);
+        }
     }
+    // Past here `session_id` is a session of this bearer's, or none was presented.
+    let presented = session_id.is_some();
+    let session_id = session_id.filter(|_| !unknown);
     // A POST without a session id opens one (initialize): within the caps only.
-    let opening = request.method() == Method::POST && session_id.is_none();
+    let opening = request.method() == Method::POST && !presented;
     if opening && let Err(which) = guard.sessions().admits(&session) {
         tracing::info!(tenant = session.tenant(), cap = which, "session refused");
         return too_many_sessions(which);
@@ -1135,5 +1161,69 @@ mod tests {
             }
         }
         assert!(freed, "the ended stream's place was never given back");
+    }
+
+    /// A raw request on its own connection; the whole answer, its `date` header removed.
+    async fn answer_of(addr: SocketAddr, request: String) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        tcp.write_all(request.as_bytes()).await.expect("send");
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(3), tcp.read_to_end(&mut answer)).await;
+        String::from_utf8_lossy(&answer)
+            .split("\r\n")
+            .filter(|l| !l.to_ascii_lowercase().starts_with("date:"))
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_live_foreign_session_id_is_answered_byte_for_byte_like_an_unknown_one() {
+        let policy = fixtures::policy(None);
+        let (acme, globex) = (bearer(&policy, "acme"), bearer(&policy, "globex"));
+        let addr = serve(SessionLimits::default()).await;
+        let live = open(addr, &acme).await;
+        let never = never_issued_id();
+        let request = |method: &str,
+                       bearer: &str,
+                       id: &str,
+                       accept: &str,
+                       ctype: &str,
+                       body: &str| {
+            format!(
+                "{method} /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {bearer}\r\nAccept: {accept}\r\n{ctype}Mcp-Session-Id: {id}\r\nMCP-Protocol-Version: 2025-11-25\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let json = "Content-Type: application/json\r\n";
+        let both = "application/json, text/event-stream";
+        for (what, method, accept, ctype, body) in [
+            ("POST tools/list", "POST", both, json, LIST),
+            (
+                "POST text/plain",
+                "POST",
+                both,
+                "Content-Type: text/plain\r\n",
+                "x",
+            ),
+            ("GET, SSE", "GET", "text/event-stream", "", ""),
+            ("GET, JSON only", "GET", "application/json", "", ""),
+            ("DELETE", "DELETE", both, "", ""),
+        ] {
+            let foreign =
+                answer_of(addr, request(method, &globex, &live, accept, ctype, body)).await;
+            let unknown =
+                answer_of(addr, request(method, &globex, &never, accept, ctype, body)).await;
+            assert!(!foreign.is_empty(), "{what}: no answer");
+            assert_eq!(
+                foreign, unknown,
+                "{what}: a live foreign id answers unlike an unknown one"
+            );
+        }
+        // And the session is untouched by all of that, for its owner.
+        assert_eq!(
+            exchange(addr, "POST", &acme, Some(&live), LIST).await.0,
+            200
+        );
     }
 }
