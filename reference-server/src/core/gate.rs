@@ -31,16 +31,24 @@ pub struct CallContext<'a> {
 
 /// Proof that the gate authorised a call: the tool, and the verified tenant and
 /// principal it acts for.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Authorized<'a> {
     tool: &'a ToolDef,
     tenant: &'a str,
     principal: &'a str,
+    /// The call token's `jti` and the last second it verifies: a call token is good
+    /// for one call, which the core enforces (the gate itself keeps no state).
+    once: Option<(String, u64)>,
 }
 
 impl<'a> Authorized<'a> {
     pub fn tool(&self) -> &'a ToolDef {
         self.tool
+    }
+
+    /// The call token's `jti` and expiry (with skew), when the call carried one.
+    pub fn once(&self) -> Option<(&str, u64)> {
+        self.once.as_ref().map(|(j, e)| (j.as_str(), *e))
     }
 
     pub fn tenant(&self) -> &'a str {
@@ -167,6 +175,7 @@ pub fn check<'a>(
         return Err(Denial::NotEntitled);
     }
 
+    let mut once = None;
     let (tenant, principal) = if holes.call_token_skipped(tool) {
         (session_tenant, ctx.session.principal())
     } else {
@@ -201,6 +210,10 @@ pub fn check<'a>(
         if gated && !principal.tiers.iter().any(|t| t == tool.tier) {
             return Err(Denial::PrincipalNotEntitled);
         }
+        let jti = claims.str("jti").filter(|j| !j.is_empty());
+        let jti = jti.ok_or(Denial::Token(jws::TokenError::MissingClaim("jti")))?;
+        let exp = claims.0.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        once = Some((jti.to_owned(), exp.saturating_add(policy.tokens.skew_secs)));
         (tenant, principal.id.as_str())
     };
 
@@ -215,6 +228,7 @@ pub fn check<'a>(
         tool,
         tenant,
         principal,
+        once,
     })
 }
 
@@ -237,6 +251,7 @@ pub fn refused_read_for_mutant<'a>(
         tool,
         tenant: tenant.id.as_str(),
         principal: ctx.session.principal(),
+        once: None,
     })
 }
 
@@ -435,7 +450,8 @@ mod tests {
             .sign(
                 CALL_TYP,
                 &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "bob", "tenant": "acme",
-                        "action": "notes:read", "resource": "*", "iat": NOW, "exp": NOW + 60}),
+                        "action": "notes:read", "resource": "*", "iat": NOW, "exp": NOW + 60,
+                        "jti": "toolless"}),
             )
             .unwrap();
         assert_eq!(

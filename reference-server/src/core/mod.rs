@@ -130,7 +130,14 @@ pub struct Core {
     cursor_key: [u8; 32],
     /// What one tenant may hold at once (requests in flight).
     budgets: Arc<budget::Budgets>,
+    /// Call tokens already used, per tenant: `jti` → the last second it verifies.
+    used_tokens:
+        std::sync::Mutex<std::collections::HashMap<String, std::collections::HashMap<String, u64>>>,
 }
+
+/// How many unexpired used call tokens one tenant may have on record; past it (every
+/// one of them still live), the tenant's calls are refused until some expire.
+pub const USED_TOKENS_PER_TENANT: usize = 100_000;
 
 impl Core {
     /// A core with the default storage quotas and budgets.
@@ -157,6 +164,7 @@ impl Core {
             policy: RwLock::new(Arc::new(policy)),
             cursor_key,
             budgets: budget::Budgets::new(max_in_flight),
+            used_tokens: Default::default(),
         }
     }
 
@@ -326,7 +334,36 @@ impl Core {
                 tool.name
             )));
         }
+        if let Some((jti, until)) = authorized.once()
+            && !self.spend(session.tenant(), jti, until, now)
+        {
+            tracing::info!(tenant = session.tenant(), tool = %name.escape_debug(), "call denied: call token already used");
+            return Err(CallError::Unauthorized);
+        }
         Ok(self.run(&authorized, args))
+    }
+
+    /// Records call token `jti` of `tenant` as used; `false` if it was already (or the
+    /// tenant's record is full of live tokens). Entries are forgotten once their token
+    /// could no longer verify.
+    fn spend(&self, tenant: &str, jti: &str, until: u64, now: u64) -> bool {
+        let mut all = self.used_tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let used = all.entry(tenant.to_owned()).or_default();
+        if used.contains_key(jti) {
+            return false;
+        }
+        if used.len() >= USED_TOKENS_PER_TENANT {
+            used.retain(|_, u| *u >= now);
+            if used.len() >= USED_TOKENS_PER_TENANT {
+                tracing::warn!(
+                    tenant,
+                    "call refused: the record of used call tokens is full"
+                );
+                return false;
+            }
+        }
+        used.insert(jti.to_owned(), until);
+        true
     }
 
     fn run(&self, call: &Authorized<'_>, args: &Map<String, Value>) -> ToolResult {
@@ -515,6 +552,59 @@ mod tests {
             listed["notes"][199]["title"],
             json!(format!("n{}", stored - 1))
         );
+    }
+
+    #[test]
+    fn a_call_token_is_good_for_one_call_in_any_session() {
+        let core = Core::new(fixtures::policy(None));
+        let token = token(&core, "acme", "bob", "charge", "billing:charge");
+        let args = json!({"amount_cents": 5, "currency": "USD"});
+        let charge = |session: &Session| {
+            core.call_tool(session, "charge", Some(&token), args.as_object(), NOW)
+        };
+        let first = session(&core, "acme");
+        assert!(!charge(&first).unwrap().is_error);
+        // The same token again: in the same session, and in a second one of the tenant.
+        assert_eq!(charge(&first), Err(CallError::Unauthorized));
+        assert_eq!(
+            charge(&session(&core, "acme")),
+            Err(CallError::Unauthorized)
+        );
+        // One charge booked, not three; a fresh token books the next.
+        let list = call(
+            &core,
+            "acme",
+            "bob",
+            "charges_list",
+            "billing:read",
+            json!({}),
+        )
+        .unwrap();
+        assert_eq!(
+            list.structured.unwrap()["charges"].as_array().map(Vec::len),
+            Some(1)
+        );
+        let again = call(
+            &core,
+            "acme",
+            "bob",
+            "charge",
+            "billing:charge",
+            args.clone(),
+        )
+        .unwrap();
+        assert!(!again.is_error);
+        // A token without a jti authorises nothing.
+        let no_jti = core.policy().tokens.keys.keys[0]
+            .sign(
+                policy::CALL_TYP,
+                &json!({"iss": fixtures::ISSUER, "aud": fixtures::AUDIENCE, "sub": "bob",
+                    "tenant": "acme", "tool": "charge", "action": "billing:charge",
+                    "resource": "*", "iat": NOW, "exp": NOW + 60}),
+            )
+            .unwrap();
+        let refused = core.call_tool(&first, "charge", Some(&no_jti), args.as_object(), NOW);
+        assert_eq!(refused, Err(CallError::Unauthorized));
     }
 
     #[test]

@@ -60,6 +60,15 @@ pub fn session(policy: &Policy, tenant: &str) -> Session {
         .expect("the fixture session verifies")
 }
 
+/// A `jti` no other fixture token of this process carries (call tokens are single-use).
+fn fresh_jti() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "fixture-{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
 /// A call token signed with key `kid` (`ed` or `hs`).
 pub fn call_token(
     policy: &Policy,
@@ -78,7 +87,7 @@ pub fn call_token(
         .sign(
             CALL_TYP,
             &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "tenant": tenant, "tool": tool,
-                    "action": action, "resource": resource, "iat": NOW, "exp": NOW + 60, "jti": "fixture"}),
+                    "action": action, "resource": resource, "iat": NOW, "exp": NOW + 60, "jti": fresh_jti()}),
         )
         .expect("the fixture key signs")
 }
