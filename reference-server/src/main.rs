@@ -275,6 +275,23 @@ fn serve(args: Serve) -> ExitCode {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
+    let shipped: Vec<&str> = policy
+        .tokens
+        .keys
+        .keys
+        .iter()
+        .filter(|k| k.is_shipped_development_key())
+        .map(|k| k.kid.as_str())
+        .collect();
+    if !shipped.is_empty() {
+        eprintln!("!!! ============================================================== !!!");
+        eprintln!(
+            "!!! DEVELOPMENT KEYS TRUSTED: {} — shipped with mcp-tenancy and public,",
+            shipped.join(", ")
+        );
+        eprintln!("!!! so anyone can mint tokens this server accepts. Tests and demos only. !!!");
+        eprintln!("!!! ============================================================== !!!");
+    }
     if !args.allowed_origins.is_empty() {
         config.http.allowed_origins = args.allowed_origins.clone();
     }

@@ -114,6 +114,24 @@ impl Key {
     }
 
     /// The public key bytes (Ed25519), base64url.
+    /// Is this one of the development keys shipped in `conformance/targets/dev-keys/`
+    /// (public, so trusting them lets anyone mint tokens)? Compared by the SHA-256 of
+    /// the Ed25519 public key or the HS256 secret.
+    pub fn is_shipped_development_key(&self) -> bool {
+        use sha2::Digest;
+        const ED25519_PUBLIC: &str =
+            "d066045584cbc0ef182b1a7bcda04942c29406abe7a3b2adec2cd31acd8bbc34";
+        const HS256_SECRET: &str =
+            "57d89820a5d78a785152259f0231abf8ef1e91b2128d6d0a2acbeb83aada31a4";
+        let (bytes, shipped): (&[u8], &str) = match &self.material {
+            KeyMaterial::Ed25519 { public, .. } => (public.as_bytes(), ED25519_PUBLIC),
+            KeyMaterial::Hmac(secret) => (secret, HS256_SECRET),
+        };
+        let digest = sha2::Sha256::digest(bytes);
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        hex == shipped
+    }
+
     pub fn public_key_b64(&self) -> Option<String> {
         match &self.material {
             KeyMaterial::Ed25519 { public, .. } => Some(URL_SAFE_NO_PAD.encode(public.as_bytes())),
@@ -551,5 +569,19 @@ mod tests {
             verify(&keys(), &sign("ed", &long), &validation(), NOW),
             Err(TokenError::LifetimeTooLong)
         );
+    }
+
+    #[test]
+    fn the_shipped_development_keys_are_recognised_and_no_other() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../conformance/targets/dev-keys");
+        let read =
+            |f: &str| decode_key_text(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap();
+        let seed: [u8; 32] = read("ed25519.key").try_into().unwrap();
+        assert!(Key::ed25519_from_seed("dev", &seed).is_shipped_development_key());
+        assert!(Key::hmac("dev", read("hs256.secret")).is_shipped_development_key());
+        for k in keys().keys {
+            assert!(!k.is_shipped_development_key(), "{}", k.kid);
+        }
     }
 }
