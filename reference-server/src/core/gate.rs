@@ -46,9 +46,9 @@ impl<'a> Authorized<'a> {
         self.tool
     }
 
-    /// The call token's `jti` and expiry (with skew), when the call carried one.
-    pub fn once(&self) -> Option<(&str, u64)> {
-        self.once.as_ref().map(|(j, e)| (j.as_str(), *e))
+    /// Takes the call token's `jti` and expiry (with skew), when the call carried one.
+    pub fn take_once(&mut self) -> Option<(String, u64)> {
+        self.once.take()
     }
 
     pub fn tenant(&self) -> &'a str {

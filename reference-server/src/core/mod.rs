@@ -298,7 +298,7 @@ impl Core {
             arguments: args,
             now,
         };
-        let authorized = match gate::check(&policy, &self.catalogue, &ctx) {
+        let mut authorized = match gate::check(&policy, &self.catalogue, &ctx) {
             Ok(a) => a,
             Err(denial) if denial.wire() == WireDenial::Unauthorized => {
                 tracing::info!(tenant = session.tenant(), tool = %name.escape_debug(), reason = %denial, "call denied");
@@ -334,7 +334,7 @@ impl Core {
                 tool.name
             )));
         }
-        if let Some((jti, until)) = authorized.once()
+        if let Some((jti, until)) = authorized.take_once()
             && !self.spend(session.tenant(), jti, until, now)
         {
             tracing::info!(tenant = session.tenant(), tool = %name.escape_debug(), "call denied: call token already used");
@@ -346,10 +346,14 @@ impl Core {
     /// Records call token `jti` of `tenant` as used; `false` if it was already (or the
     /// tenant's record is full of live tokens). Entries are forgotten once their token
     /// could no longer verify.
-    fn spend(&self, tenant: &str, jti: &str, until: u64, now: u64) -> bool {
+    fn spend(&self, tenant: &str, jti: String, until: u64, now: u64) -> bool {
         let mut all = self.used_tokens.lock().unwrap_or_else(|p| p.into_inner());
-        let used = all.entry(tenant.to_owned()).or_default();
-        if used.contains_key(jti) {
+        // The tenant's key is allocated once, not on every call.
+        if !all.contains_key(tenant) {
+            all.insert(tenant.to_owned(), Default::default());
+        }
+        let used = all.get_mut(tenant).expect("inserted above");
+        if used.contains_key(&jti) {
             return false;
         }
         if used.len() >= USED_TOKENS_PER_TENANT {
@@ -362,7 +366,7 @@ impl Core {
                 return false;
             }
         }
-        used.insert(jti.to_owned(), until);
+        used.insert(jti, until);
         true
     }
 

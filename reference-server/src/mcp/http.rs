@@ -534,6 +534,15 @@ async fn read_bounded(mut body: Body, max: usize) -> Result<Bytes, usize> {
     }
 }
 
+/// `response`, and the connection closed after it (what is left of the request, if
+/// anything, is not read).
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// A session id shaped like the SDK's (a UUIDv4), drawn afresh: never issued.
 fn never_issued_id() -> String {
     let mut b = [0u8; 16];
@@ -637,14 +646,10 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
             tenant = session.tenant(),
             "connection refused: the tenant holds its share"
         );
-        let mut response = too_many(
+        return closing(too_many(
             "Too many connections for this tenant; reuse one or retry later".into(),
             "1",
-        );
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return response;
+        ));
     }
     let session_id = request
         .headers()
@@ -738,11 +743,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
             Ok(Ok(b)) => b,
             Ok(Err(seen)) => {
                 let e = wire::FrameError::oversized(seen, guard.max_message_bytes);
-                let mut response = json_error(StatusCode::PAYLOAD_TOO_LARGE, &e);
-                response
-                    .headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                return response;
+                return closing(json_error(StatusCode::PAYLOAD_TOO_LARGE, &e));
             }
             Err(_) => {
                 let e = wire::FrameError {
@@ -754,11 +755,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
                     id: Value::Null,
                     too_large: false,
                 };
-                let mut response = json_error(StatusCode::REQUEST_TIMEOUT, &e);
-                response
-                    .headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                return response;
+                return closing(json_error(StatusCode::REQUEST_TIMEOUT, &e));
             }
         };
     if let Err(e) = wire::inspect(&bytes, guard.max_message_bytes) {
