@@ -6,8 +6,9 @@
 //! it is judged before any token work (no existence oracle, no amplification).
 //! Compare the ratios, not the absolute numbers, across machines.
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use mcp_tenancy_server::core::gate::{self, CallContext};
+use mcp_tenancy_server::core::replay::UsedTokens;
 use mcp_tenancy_server::core::testing::{self as fixture, NOW};
 use mcp_tenancy_server::core::tools::{Catalogue, catalogue};
 use serde_json::Map;
@@ -45,5 +46,35 @@ fn gate_decision(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gate_decision);
+/// The single-use record (`core::replay`): what an authorised call pays after the gate
+/// to record its token's `jti` — and to find a replay. Measured in steady state: tokens
+/// live 300 s, the clock moves one second every 100 calls, so about 30,000 tokens are
+/// live and expired ones are swept as the record fills (100,000 per tenant). Set it
+/// beside `gate/authorised_hs256`: the record must stay a small share of the decision.
+fn replay_record(c: &mut Criterion) {
+    let record = UsedTokens::default();
+    let mut group = c.benchmark_group("replay_record");
+    let mut n: u64 = 0;
+    group.bench_function("spend_fresh_jti", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                (format!("mcpt-{n:x}-bench"), NOW + n / 100)
+            },
+            |(jti, now)| black_box(record.spend("acme", jti, now + 300, now)),
+            BatchSize::SmallInput,
+        )
+    });
+    let _ = record.spend("acme", "replayed".into(), u64::MAX, NOW);
+    group.bench_function("refuse_replay", |b| {
+        b.iter_batched(
+            || "replayed".to_owned(),
+            |jti| black_box(record.spend("acme", jti, u64::MAX, NOW)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, gate_decision, replay_record);
 criterion_main!(benches);

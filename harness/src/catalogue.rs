@@ -212,7 +212,7 @@ pub const CHECKS: &[CheckDef] = &[
     check!(
         "T2.2",
         "token-lifetime-bounded",
-        "Expired, not-yet-valid, or over-long-lived tokens are refused (bounded clock skew).",
+        "Expired, not-yet-valid, or over-long-lived tokens are refused (bounded clock skew), and so is a token issued after it expires, one without `iat` where the contract requires it, and a session token living beyond the lifetime the profile declares.",
         Any,
         []
     ),
@@ -233,7 +233,7 @@ pub const CHECKS: &[CheckDef] = &[
     check!(
         "T2.5",
         "tampered-token-refused",
-        "Tampered tokens are refused: flipped bits, `alg: none`, algorithm confusion, wrong audience (and issuer, `kid`, where the contract uses them), truncated encodings; a padded encoding of validly signed bytes is a warning.",
+        "Tampered tokens are refused: flipped bits, `alg: none`, algorithm confusion, wrong audience (and issuer, `kid`, where the contract uses them), truncated encodings, an unknown `crit` extension; a padded encoding of validly signed bytes, and a validly signed token of 400 kB, are warnings (the report gives the time its refusal took).",
         Any,
         []
     ),
@@ -247,7 +247,7 @@ pub const CHECKS: &[CheckDef] = &[
     check!(
         "T2.7",
         "every-http-request-authenticated",
-        "On HTTP every request is authenticated: a missing or invalid bearer gets 401 with `WWW-Authenticate`; a session id alone authorises nothing.",
+        "On HTTP every request is authenticated: a missing or invalid bearer gets 401 with `WWW-Authenticate` (the session bearer gets the forgeries of T2.5; a 400 kB one is refused); a session id alone authorises nothing; a live session id of another tenant is answered exactly like an unknown one — status, headers and body, for every method and `Accept`.",
         HttpOnly,
         []
     ),

@@ -419,6 +419,14 @@ pub struct Auth {
     /// request with the request as JSON on stdin — `method`, `url`, `headers`,
     /// `body_base64` — printing the headers to add, one `Name: value` per line.
     pub sign: Vec<String>,
+    /// The longest lifetime (`exp - iat`, seconds) the target accepts in a session
+    /// token; a minted session bearer living an hour longer must be refused (T2.2).
+    /// Without it that case is skipped.
+    pub max_session_lifetime_secs: Option<u64>,
+    /// The clock skew (seconds) the target allows past a token's `exp`: T2.7 waits that
+    /// long (plus 3 s) for a GET stream to end once its bearer expires. Without it that
+    /// case is skipped; past 60 s too.
+    pub clock_skew_secs: Option<u64>,
 }
 
 impl Default for Auth {
@@ -429,6 +437,8 @@ impl Default for Auth {
             http_format: "Bearer {token}".into(),
             stdio_env: None,
             sign: Vec::new(),
+            max_session_lifetime_secs: None,
+            clock_skew_secs: None,
         }
     }
 }
@@ -487,6 +497,9 @@ pub struct Tokens {
     pub nbf: bool,
     /// Whether call tokens carry a unique `jti`.
     pub jti: bool,
+    /// Whether the target requires `iat` on every token, so that a token without one
+    /// must be refused (T2.2). Tokens the harness mints always carry it.
+    pub iat: bool,
     /// Whether the target knows each tenant's principals, so that a principal of
     /// another tenant is refused (T2.4). Without one it trusts the issuer's `sub`.
     pub roster: bool,
@@ -519,6 +532,7 @@ impl Default for Tokens {
             claims: None,
             nbf: true,
             jti: true,
+            iat: false,
             roster: true,
             binds: None,
             alg: None,
@@ -546,6 +560,7 @@ impl Tokens {
             kid: self.kid.is_some(),
             nbf: self.nbf,
             jti: self.jti,
+            iat: self.iat,
             roster: self.roster,
         }
     }
@@ -658,6 +673,7 @@ pub struct Contract {
     pub kid: bool,
     pub nbf: bool,
     pub jti: bool,
+    pub iat: bool,
     pub roster: bool,
 }
 

@@ -1,6 +1,6 @@
 //! The checks against a server the kit did not write: `targets/notes_server.py`, a
 //! small multi-tenant Python server with its own conventions (API keys, HS256 tokens with
-//! `tid` / `sub` / `scope` claims and no `kid`, issuer, action or `jti`, integer ids,
+//! `tid` / `sub` / `scope` / `jti` claims and no `kid`, issuer or action, integer ids,
 //! SQLite). Each switch changes one convention — a rate limit, trace ids on every error,
 //! an extra answer to an oversized line — and the checks must not fail on it; each flaw
 //! must be caught. Needs `python3` (standard library only).
@@ -102,8 +102,8 @@ async fn a_correct_server_with_other_conventions_passes_over_stdio_and_http() {
             assert_eq!(case.outcome, Outcome::Skip, "{forged}: {}", case.actual);
         }
         for id in [
-            "T1.1", "T1.2", "T1.3", "T2.1", "T2.2", "T2.4", "T2.6", "T3.1", "T3.2", "T3.3", "T3.4",
-            "T6.1", "T6.2", "T6.3",
+            "T1.1", "T1.2", "T1.3", "T2.1", "T2.2", "T2.4", "T2.6", "T2.8", "T3.1", "T3.2", "T3.3",
+            "T3.4", "T6.1", "T6.2", "T6.3",
         ] {
             assert_eq!(check(&report, id).outcome, Outcome::Pass, "{profile} {id}");
         }
@@ -260,6 +260,52 @@ async fn caught(profile: &str, flaw: &str, id: &str, case: &str) {
         c.error_message,
         c.details
     );
+}
+
+#[tokio::test]
+async fn token_and_session_flaws_are_caught_by_their_checks() {
+    for (profile, flaw, id, case) in [
+        // A call token not recorded when used.
+        (
+            "notes-stdio.toml",
+            "replayable",
+            "T2.8",
+            "another session of acme",
+        ),
+        // Recorded per process: over stdio each session is a process of its own, over a
+        // shared database.
+        (
+            "notes-stdio.toml",
+            "replayable-elsewhere",
+            "T2.8",
+            "another session of acme",
+        ),
+        // A critical header extension nobody understands, taken as absent.
+        ("notes-stdio.toml", "crit-ignored", "T2.5", "crit header"),
+        // A session JWT ending years ahead.
+        (
+            "notes-jwt-http.toml",
+            "session-unbounded",
+            "T2.2",
+            "beyond the declared maximum",
+        ),
+        // A GET stream held on after its bearer expired.
+        (
+            "notes-jwt-http.toml",
+            "stream-unjudged",
+            "T2.7",
+            "a GET stream whose session bearer expires",
+        ),
+        // 403 for another tenant's live session, 404 for an unknown one.
+        (
+            "notes-http.toml",
+            "session-oracle",
+            "T2.7",
+            "bearer on acme's live session id",
+        ),
+    ] {
+        caught(profile, flaw, id, case).await;
+    }
 }
 
 #[tokio::test]

@@ -326,7 +326,27 @@ fn serve(args: Serve) -> ExitCode {
                 .authenticate(token.trim(), now())
                 .map_err(|e| format!("the launch credential in MCP_TENANCY_SESSION_TOKEN is refused: {e}"))?;
             let server = McpServer::new(Arc::clone(&core), Some(session), listeners);
-            stdio::serve_stdio(server, config.limits.max_message_bytes).await.map_err(|e| e.to_string())
+            let serving = stdio::serve_stdio(server, config.limits.max_message_bytes);
+            if mutant.is_some_and(|m| m == Mutant::StreamOutlivesBearer) {
+                return serving.await.map_err(|e| e.to_string());
+            }
+            // The launch credential is judged again every second: once it expires past
+            // the skew, or a reload stops trusting its key or its tenant, the session ends.
+            let revoked = async {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if let Err(e) = core.policy().authenticate(token.trim(), now()) {
+                        return e;
+                    }
+                }
+            };
+            tokio::select! {
+                served = serving => served.map_err(|e| e.to_string()),
+                why = revoked => {
+                    eprintln!("mcp-tenancy-server: session ended: the launch credential in MCP_TENANCY_SESSION_TOKEN no longer verifies ({why})");
+                    Ok(())
+                }
+            }
         } else {
             let server = McpServer::new(Arc::clone(&core), None, listeners);
             let guard = http::Guard::new(
@@ -340,6 +360,9 @@ fn serve(args: Serve) -> ExitCode {
             http::serve_http(app, config.http.addr, &config.http.path).await.map_err(|e| e.to_string())
         }
     });
+    // A stdio session ended by its credential leaves a thread blocked reading stdin:
+    // the runtime does not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(200));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),

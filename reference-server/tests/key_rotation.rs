@@ -2,10 +2,12 @@
 //! secret file is replaced, a bearer signed with the old secret is refused and one
 //! signed with the new secret accepted — without SIGHUP.
 
+mod common;
+
 use mcp_tenancy_server::core::jws::Key;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn b64(bytes: &[u8]) -> String {
@@ -56,30 +58,11 @@ fn a_rotated_secret_refuses_the_old_one_without_a_signal() {
          [[tenants]]\nid = \"acme\"\ntiers = [\"basic\"]\n",
     )
     .unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_mcp-tenancy-server"))
-        .args(["--config"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mcp-tenancy-server"));
+    cmd.args(["--config"])
         .arg(dir.join("server.toml"))
-        .args(["--http", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the server starts");
-    let mut stderr = BufReader::new(server.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the server exited"
-        );
-        if let Some(url) = line
-            .trim()
-            .strip_prefix("mcp-tenancy-server: listening on http://")
-        {
-            break url.trim_end_matches("/mcp").to_owned();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        .args(["--http", "127.0.0.1:0"]);
+    let (mut server, addr) = common::spawn_http(cmd);
 
     assert_eq!(status(&addr, &bearer(&old)), 200);
     assert_eq!(status(&addr, &bearer(&new)), 401);

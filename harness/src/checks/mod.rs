@@ -762,12 +762,23 @@ impl<'a> Ctx<'a> {
         tenant: &Tenant,
         tool: &str,
     ) -> Result<bool, Abort> {
+        Ok(self.control_call(conn, tenant, tool).await?.is_some())
+    }
+
+    /// [`Ctx::control_write`], answering the call that held (its arguments, token and
+    /// marker) — `None` when it did not.
+    pub async fn control_call(
+        &mut self,
+        conn: &mut Conn,
+        tenant: &Tenant,
+        tool: &str,
+    ) -> Result<Option<ControlCall>, Abort> {
         let marker = self.takes_marker(tool).then(|| self.marker_for(&tenant.id));
         let m = marker.clone().unwrap_or_default();
         let witness = self.witness(tool, marker.as_deref(), conn, tenant).await?;
         let token = self.token_for(tenant, tool, "").await?;
         let args = self.arguments(tool, &m, "", &tenant.id);
-        let answer = conn.call_tool(tool, args, token.as_deref()).await?;
+        let answer = conn.call_tool(tool, args.clone(), token.as_deref()).await?;
         let effects = self.effects(&witness, conn).await?;
         let own = |e: &&Effect| e.tenant == tenant.id;
         let seen = effects
@@ -799,7 +810,7 @@ impl<'a> Ctx<'a> {
                     tenant.id
                 ),
             );
-            return Ok(false);
+            return Ok(None);
         }
         if answer.succeeded() && !seen && !read_back_failed {
             // The write works, but nothing the profile names can show it: no effect can
@@ -826,7 +837,11 @@ impl<'a> Ctx<'a> {
                 }
             ),
         );
-        Ok(ok)
+        Ok(ok.then_some(ControlCall {
+            marker,
+            token,
+            args,
+        }))
     }
 
     /// Opens a new connection; labels are numbered per check (`client#1`, `acme#2`).
@@ -838,6 +853,27 @@ impl<'a> Ctx<'a> {
         self.connections += 1;
         let label = format!("{who}#{}", self.connections);
         self.target.connect(&label, tenant, &self.transcript).await
+    }
+
+    /// Opens a connection of `tenant`'s session principal presenting `bearer` as its
+    /// session credential (a token the check minted), without `initialize`.
+    pub async fn connect_bearing(
+        &mut self,
+        tenant: &Tenant,
+        bearer: &str,
+    ) -> Result<Conn, ClientError> {
+        self.connections += 1;
+        let label = format!("{}#{}", tenant.id, self.connections);
+        let principal = tenant.session_principal().id;
+        self.target
+            .connect_with(
+                &label,
+                Some(tenant),
+                Some(&principal),
+                Some(bearer),
+                &self.transcript,
+            )
+            .await
     }
 
     /// Opens a connection and completes the `initialize` handshake.
@@ -914,6 +950,14 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// A control write that held ([`Ctx::control_call`]): what it sent.
+#[derive(Debug, Clone)]
+pub struct ControlCall {
+    pub marker: Option<String>,
+    pub token: Option<String>,
+    pub args: Value,
+}
+
 /// A check's body: what runs for one catalogue id. Boxed, because the checks' state
 /// machines are large and a test thread's stack is small.
 pub type Runner =
@@ -947,6 +991,7 @@ pub const RUNNERS: &[(&str, Runner)] = &[
     ("T2.7", |ctx| {
         Box::pin(t2::every_http_request_authenticated(ctx))
     }),
+    ("T2.8", |ctx| Box::pin(t2::call_token_single_use(ctx))),
     ("T3.1", |ctx| Box::pin(t3::tenant_argument_untrusted(ctx))),
     ("T3.2", |ctx| Box::pin(t3::smuggled_id_spellings(ctx))),
     ("T3.3", |ctx| Box::pin(t3::schema_enforced(ctx))),

@@ -10,8 +10,10 @@
 //! once, by T2.1.
 
 use super::{Abort, CheckResult, Ctx, Level, id_text};
-use crate::client::token::{ClaimForgery, Forgery, now_secs};
-use crate::client::{Answer, Conn, LATEST_SESSION_VERSION, Tokenless, shorten};
+use crate::client::token::{self, ClaimForgery, Forgery, now_secs};
+use crate::client::{
+    Answer, ClientError, Conn, LATEST_SESSION_VERSION, Tokenless, mentions, shorten,
+};
 use crate::model::{Grant, Outcome};
 use crate::profile::{Contract, Dimension, Role, Tenant};
 use serde_json::{Value, json};
@@ -45,11 +47,14 @@ async fn refused_write(
     token: Option<&str>,
     case: Case<'_>,
 ) -> CheckResult {
-    refused_write_at(ctx, Level::Must, conn, tenant, tool, token, case).await
+    refused_write_timed(ctx, Level::Must, conn, tenant, tool, token, case)
+        .await
+        .map(drop)
 }
 
-/// [`refused_write`] at `level`.
-async fn refused_write_at(
+/// [`refused_write`] at `level`, answering how long the call itself took (read-backs
+/// apart).
+async fn refused_write_timed(
     ctx: &mut Ctx<'_>,
     level: Level,
     conn: &mut Conn,
@@ -57,7 +62,7 @@ async fn refused_write_at(
     tool: &str,
     token: Option<&str>,
     case: Case<'_>,
-) -> CheckResult {
+) -> Result<std::time::Duration, Abort> {
     let Case {
         name: case,
         expected,
@@ -67,9 +72,12 @@ async fn refused_write_at(
     let m = marker.clone().unwrap_or_default();
     let witness = ctx.witness(tool, marker.as_deref(), conn, tenant).await?;
     let args = ctx.arguments(tool, &m, "", &tenant.id);
+    let started = std::time::Instant::now();
     let answer = conn.call_tool(tool, args, token).await?;
+    let took = started.elapsed();
     ctx.expect_refused_at(level, case, &answer, &witness, conn, expected, accepted)
-        .await
+        .await?;
+    Ok(took)
 }
 
 /// T2.1's probe of a server whose profile declares no call tokens: a call with no token
@@ -360,21 +368,35 @@ async fn forged_cases(
         .ok_or_else(|| Abort::Skip("the profile gives no way to mint call tokens".into()))?;
     let grant = ctx.grant(&tenant.id, &principal(tenant, tool)?, tool, "");
     let lifetime = ctx.target.profile.tokens.lifetime_secs;
+    // How long a refusal of an ordinary forgery took, and where the oversized one's
+    // case is, to set their times side by side.
+    let mut ordinary = None;
+    let mut oversized = None;
     for f in forgeries {
         let forged = minter.forge(*f, &grant, lifetime).await;
         let case = format!("token {}", f.describe());
-        // Padding re-encodes the same signed bytes: accepting it is a malleability
-        // (a token no longer has one spelling), not a forgery.
         let (level, expected) = match f {
+            // Padding re-encodes the same signed bytes: accepting it is a malleability
+            // (a token no longer has one spelling), not a forgery.
             Forgery::Padded => (
                 Level::Should,
                 "refused: a token has one canonical encoding (base64url without padding, RFC 7515)",
+            ),
+            // The issuer signed it: taking it is a cost, not a breach of the boundary.
+            Forgery::Oversized => (
+                Level::Should,
+                "refused on its length, before any work on it (a call token is a few hundred bytes)",
+            ),
+            Forgery::Crit => (
+                Level::Must,
+                "refused: a critical header extension the server does not understand invalidates the token (RFC 7515 §4.1.11)",
             ),
             _ => (Level::Must, "refused"),
         };
         match forged.token {
             Ok(token) => {
-                refused_write_at(
+                let at = ctx.observations.len();
+                let took = refused_write_timed(
                     ctx,
                     level,
                     conn,
@@ -387,12 +409,41 @@ async fn forged_cases(
                         accepted: "the call succeeded with this token",
                     },
                 )
-                .await?
+                .await?;
+                match f {
+                    Forgery::SignatureBit => ordinary = Some(took),
+                    Forgery::Oversized => oversized = Some((at, took, token.len())),
+                    _ => {}
+                }
             }
             Err(why) => ctx.observe(&case, Outcome::Skip, "refused", format!("skipped: {why}")),
         }
     }
+    if let Some((at, took, len)) = oversized
+        && let Some(o) = ctx.observations.get_mut(at)
+    {
+        o.actual = format!("{}; {}", o.actual, refusal_times(len, took, ordinary));
+    }
     Ok(())
+}
+
+/// The answer time of an oversized token of `len` bytes beside an ordinary forgery's,
+/// for the report (a figure, never a verdict: timings are for benchmarks).
+pub(super) fn refusal_times(
+    len: usize,
+    took: std::time::Duration,
+    ordinary: Option<std::time::Duration>,
+) -> String {
+    let ms = |d: std::time::Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+    match ordinary {
+        Some(o) => format!(
+            "answered in {} for {} kB, against {} for an ordinary forged token (one bit flipped)",
+            ms(took),
+            len / 1000,
+            ms(o)
+        ),
+        None => format!("answered in {} for {} kB", ms(took), len / 1000),
+    }
 }
 
 /// T2.2: expired, not-yet-valid and over-long-lived tokens are refused.
@@ -407,6 +458,82 @@ pub async fn token_lifetime(ctx: &mut Ctx<'_>) -> CheckResult {
     };
     forged_cases(ctx, &mut conn, &a, &tool, &Forgery::CLOCK).await?;
     conn.close().await;
+    over_long_session(ctx, &a).await
+}
+
+/// T2.2's session case, where the harness mints session bearers: one living an hour
+/// beyond the profile's declared maximum must open no session — refused at once, or
+/// (stdio) the server ends; a session that opens and lists tools took it.
+async fn over_long_session(ctx: &mut Ctx<'_>, a: &Tenant) -> CheckResult {
+    let auth = ctx.target.profile.auth.clone();
+    if !auth.mint_sessions {
+        return Ok(());
+    }
+    let case = "a session token living an hour beyond the declared maximum lifetime";
+    let expected = "refused: no session opens";
+    let Some(max) = auth.max_session_lifetime_secs else {
+        ctx.observe(
+            case,
+            Outcome::Skip,
+            expected,
+            "skipped: the profile declares no maximum session-token lifetime ([auth] max_session_lifetime_secs)",
+        );
+        return Ok(());
+    };
+    let lifetime = max.saturating_add(token::OVER_LONG_SECS);
+    let minter = ctx
+        .target
+        .minter()?
+        .cloned()
+        .ok_or_else(|| Abort::Skip("auth.mint_sessions needs the [tokens] key".into()))?;
+    let bearer = match minter.session_token_living(&a.id, lifetime) {
+        Ok(t) => t,
+        Err(why) => {
+            ctx.observe(case, Outcome::Skip, expected, format!("skipped: {why}"));
+            return Ok(());
+        }
+    };
+    let case = format!("{case} (exp - iat = {lifetime} s, {max} s declared)");
+    // A refusal may come as an answer, an HTTP error or (stdio) the server's exit;
+    // a hang or the harness's own trouble is no verdict.
+    let refusal = |e: ClientError| match e {
+        ClientError::Exited { .. } | ClientError::Http(_) | ClientError::Refused(_) => {
+            Ok(format!("refused: {e}"))
+        }
+        other => Err(Abort::Client(other)),
+    };
+    let opened = ctx.connect_bearing(a, &bearer).await;
+    let (ok, actual) = match opened {
+        Err(e) => (true, refusal(e)?),
+        Ok(mut conn) => {
+            let verdict = match conn.initialize(LATEST_SESSION_VERSION).await {
+                Err(e) => (true, refusal(e)?),
+                Ok(answer) if answer.result().is_none() => {
+                    (true, format!("initialize refused: {}", answer.describe()))
+                }
+                Ok(_) => match conn.list_all_tools().await {
+                    Ok(listing) if !listing.tools.is_empty() => (
+                        false,
+                        format!(
+                            "the session opened and tools/list answered {} tool(s)",
+                            listing.tools.len()
+                        ),
+                    ),
+                    Ok(listing) => (
+                        true,
+                        format!(
+                            "initialize answered, then tools/list listed nothing ({})",
+                            listing.problem.as_deref().unwrap_or("no tools")
+                        ),
+                    ),
+                    Err(e) => (true, format!("initialize answered, then {}", refusal(e)?)),
+                },
+            };
+            conn.close().await;
+            verdict
+        }
+    };
+    ctx.must(&case, ok, expected, actual);
     Ok(())
 }
 
@@ -1135,6 +1262,7 @@ pub async fn every_http_request_authenticated(ctx: &mut Ctx<'_>) -> CheckResult 
         && let Some(minter) = ctx.target.minter()?.cloned()
         && let Ok(valid) = minter.session_token(&a.id)
     {
+        let mut ordinary = None;
         for f in Forgery::SESSION {
             let case = format!("tools/list with a session token {}", f.describe());
             let forged = match minter.forge_from(f, &valid, now_secs()) {
@@ -1146,7 +1274,36 @@ pub async fn every_http_request_authenticated(ctx: &mut Ctx<'_>) -> CheckResult 
             };
             let bearer = auth.http_format.replace("{token}", &forged);
             let hs = headers(&mut conn, Some(bearer), true);
+            let started = std::time::Instant::now();
+            if f == Forgery::Oversized {
+                // Too large for any request head: refused by the HTTP layer (431, 400,
+                // a closed connection) or by the guard (401) — served is the failure.
+                let answer = send(&mut conn, list.as_bytes(), &hs).await;
+                let took = started.elapsed();
+                let (ok, actual) = match &answer {
+                    Ok(answer) => (
+                        answer
+                            .status()
+                            .is_some_and(|s| (400..500).contains(&s) && s != 429),
+                        answer.describe(),
+                    ),
+                    Err(ClientError::Http(e)) => {
+                        (true, format!("connection refused or closed: {e}"))
+                    }
+                    Err(e) => (false, e.to_string()),
+                };
+                ctx.must(
+                    &case,
+                    ok,
+                    "refused: HTTP 4xx (431, 400 or 401) or the connection closed, before any work on it",
+                    format!("{actual}; {}", refusal_times(forged.len(), took, ordinary)),
+                );
+                continue;
+            }
             let answer = send(&mut conn, list.as_bytes(), &hs).await?;
+            if f == Forgery::SignatureBit {
+                ordinary = Some(started.elapsed());
+            }
             let (ok, actual) = unauthorised(&answer);
             ctx.must(
                 &case,
@@ -1196,6 +1353,7 @@ pub async fn every_http_request_authenticated(ctx: &mut Ctx<'_>) -> CheckResult 
         ),
         None => (None, String::new()),
     };
+    let b_bearer_oracle = b_bearer.clone();
     let cases = [
         (
             "tools/call with a valid session id and no bearer".to_owned(),
@@ -1244,6 +1402,464 @@ pub async fn every_http_request_authenticated(ctx: &mut Ctx<'_>) -> CheckResult 
             format!("{actual}; read back: {read_back}"),
         );
     }
+    if let Some(bearer) = &b_bearer_oracle {
+        session_id_oracle(ctx, &mut conn, &a, (&b_id, bearer)).await?;
+    }
     conn.close().await;
+    stream_outlives_bearer(ctx, &a).await
+}
+
+/// T2.8: a call token is not replayable. A valid write is made with a fresh token (the
+/// control); then the very same call — arguments and token — is sent again in another
+/// session of the tenant and in the same session, and every tenant is read back after
+/// each. A second effect is the token taking effect twice: in another session a
+/// failure (anyone who saw the token can repeat the action), in the same session a
+/// warning. Where the second session does not see the first one's record (a stdio
+/// server with state of its own per process), a replay there acts on other state, and
+/// that case is skipped.
+pub async fn call_token_single_use(ctx: &mut Ctx<'_>) -> CheckResult {
+    if !ctx.tokens_placed() {
+        return without_tokens(ctx, "refusing a replayed call token").await;
+    }
+    let a = first_tenant(ctx)?;
+    let tool = ctx.write_tool(&[&a])?;
+    let mut first = ctx.session(&a).await?;
+    let Some(control) = ctx.control_call(&mut first, &a, &tool).await? else {
+        first.close().await;
+        return Ok(());
+    };
+    let (marker, args) = (control.marker, control.args);
+    let m = marker.clone().unwrap_or_default();
+    let Some(token) = control.token else {
+        first.close().await;
+        return Err(Abort::Skip(
+            "the profile gives no way to mint call tokens".into(),
+        ));
+    };
+
+    let mut second = ctx.session(&a).await?;
+    let replay = |place: &str| format!("the same {tool} call and call token sent again in {place}");
+    let before = ctx.witness(&tool, None, &mut second, &a).await?;
+    // The first call's record, seen from the second session: is their state one?
+    let shared = marker.as_deref().is_none_or(|m| {
+        before
+            .before
+            .get(&a.id)
+            .is_some_and(|lists| lists.values().any(|v| mentions(v, m)))
+    });
+    let answer = second.call_tool(&tool, args.clone(), Some(&token)).await?;
+    let effects = ctx.effects(&before, &mut second).await?;
+    let case = replay(&format!("another session of {}", a.id));
+    if shared {
+        ctx.judge_refusal(
+            Level::Must,
+            &case,
+            &answer,
+            &before,
+            &effects,
+            "refused, nothing written (read back): a call token authorises one call",
+            "the replayed token took effect again",
+        );
+    } else {
+        ctx.observe(
+            &case,
+            Outcome::Skip,
+            "refused, nothing written",
+            format!(
+                "skipped: the second session does not see the first one's record ({m}), so its state is its own (a server process per session) and a second effect there is no second effect on the same state; it answered {}",
+                answer.describe()
+            ),
+        );
+    }
+    second.close().await;
+
+    let before = ctx.witness(&tool, None, &mut first, &a).await?;
+    let answer = first.call_tool(&tool, args, Some(&token)).await?;
+    let effects = ctx.effects(&before, &mut first).await?;
+    ctx.judge_refusal(
+        Level::Should,
+        &replay("the same session"),
+        &answer,
+        &before,
+        &effects,
+        "refused, nothing written (read back): a call token authorises one call, also in its own session",
+        "the replayed token took effect again",
+    );
+    first.close().await;
+    Ok(())
+}
+
+/// One request of the session-id oracle: a method with its `Accept` and body type.
+struct OracleProbe {
+    method: reqwest::Method,
+    accept: &'static str,
+    /// The body's `Content-Type`; `None`: no body.
+    content_type: Option<&'static str>,
+}
+
+/// Every method of the Streamable HTTP endpoint, with the `Accept` and body types a
+/// server may answer differently: a live foreign session id must be answered like an
+/// unknown one for each. DELETE comes last: a server that honours it ends the session.
+fn oracle_probes() -> [OracleProbe; 7] {
+    use reqwest::Method;
+    let both = "application/json, text/event-stream";
+    let p = |method, accept, content_type| OracleProbe {
+        method,
+        accept,
+        content_type,
+    };
+    [
+        p(Method::POST, both, Some("application/json")),
+        p(Method::POST, "application/json", Some("application/json")),
+        p(Method::POST, "text/event-stream", Some("application/json")),
+        p(Method::POST, both, Some("text/plain")),
+        p(Method::GET, "text/event-stream", None),
+        p(Method::GET, "application/json", None),
+        p(Method::DELETE, both, None),
+    ]
+}
+
+/// A session id no server issued, shaped like `live`: each digit and letter moved one
+/// place along its class (hex letters stay hex), everything else kept — same length,
+/// same alphabet, so an answer that echoes it is as long as one that echoes `live`.
+pub(super) fn unknown_like(live: &str) -> String {
+    live.chars()
+        .map(|c| match c {
+            '0'..='8' | 'a'..='e' | 'A'..='E' | 'g'..='y' | 'G'..='Y' => (c as u8 + 1) as char,
+            '9' => '0',
+            'f' => 'a',
+            'F' => 'A',
+            'z' => 'g',
+            'Z' => 'G',
+            other => other,
+        })
+        .collect()
+}
+
+/// What of an answer the oracle compares: the status (or why there was none), the
+/// headers but `Date`, and the body — each session id in them replaced by a placeholder.
+#[derive(Debug, Clone, PartialEq)]
+struct OracleView {
+    status: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl OracleView {
+    fn of(answer: &Result<crate::client::http::HttpAnswer, ClientError>, ids: &[&str]) -> Self {
+        let hide = |s: &str| {
+            ids.iter()
+                .fold(s.to_owned(), |acc, id| acc.replace(id, "<session-id>"))
+        };
+        match answer {
+            Ok(a) => {
+                let mut headers: Vec<(String, String)> = a
+                    .headers
+                    .iter()
+                    .filter(|(k, _)| k != "date")
+                    .map(|(k, v)| (k.clone(), hide(v)))
+                    .collect();
+                headers.sort();
+                OracleView {
+                    status: a.status.to_string(),
+                    headers,
+                    body: hide(&a.body),
+                }
+            }
+            Err(ClientError::Timeout { after_ms, .. }) => OracleView {
+                status: format!("no answer within {after_ms} ms (a stream held open)"),
+                headers: Vec::new(),
+                body: String::new(),
+            },
+            Err(e) => OracleView {
+                status: format!("no answer ({})", hide(&e.to_string())),
+                headers: Vec::new(),
+                body: String::new(),
+            },
+        }
+    }
+
+    /// How `self` (the live foreign id's answer) differs from `unknown`'s, ignoring what
+    /// differed between two answers to the same unknown id (`again`): volatile header
+    /// values and body members. Empty: no difference.
+    fn differences(&self, unknown: &OracleView, again: &OracleView) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.status != unknown.status {
+            out.push(format!(
+                "status {} (unknown id: {})",
+                self.status, unknown.status
+            ));
+        }
+        let volatile = |name: &str| {
+            let value = |v: &OracleView| {
+                v.headers
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            };
+            value(unknown) != value(again)
+        };
+        let names = |v: &OracleView| -> std::collections::BTreeSet<String> {
+            v.headers.iter().map(|(k, _)| k.clone()).collect()
+        };
+        for name in names(self).union(&names(unknown)) {
+            let get = |v: &OracleView| {
+                v.headers
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            };
+            let (mine, theirs) = (get(self), get(unknown));
+            let differs = match (&mine, &theirs) {
+                (Some(_), Some(_)) => mine != theirs && !volatile(name),
+                _ => true,
+            };
+            if differs {
+                out.push(format!(
+                    "header {name}: {} (unknown id: {})",
+                    mine.as_deref().unwrap_or("absent"),
+                    theirs.as_deref().unwrap_or("absent")
+                ));
+            }
+        }
+        if !same_body(&self.body, &unknown.body, &again.body) {
+            out.push(format!(
+                "body {} (unknown id: {})",
+                shorten(&self.body, 160),
+                shorten(&unknown.body, 160)
+            ));
+        }
+        out
+    }
+}
+
+/// Are bodies `mine` and `unknown` the same but for what differed between `unknown`
+/// and `again` (two answers to one unknown id)?
+fn same_body(mine: &str, unknown: &str, again: &str) -> bool {
+    if mine == unknown {
+        return true;
+    }
+    if unknown == again {
+        return false;
+    }
+    let json = |s: &str| serde_json::from_str::<Value>(s).ok();
+    match (json(mine), json(unknown), json(again)) {
+        (Some(m), Some(u), Some(g)) => {
+            let paths = super::volatile::volatile_paths(&u, &g);
+            let mut ignored = std::collections::BTreeSet::new();
+            super::volatile::blank(&m, &paths, &mut ignored)
+                == super::volatile::blank(&u, &paths, &mut ignored)
+        }
+        _ => {
+            let settle = |s: &str| super::volatile::blank_tokens(s).unwrap_or_else(|| s.into());
+            settle(mine) == settle(unknown)
+        }
+    }
+}
+
+/// T2.7's session-id oracle: with `b`'s bearer, `a`'s live session id must be answered
+/// exactly like a session id no server issued — status, headers and body, for every
+/// method and `Accept` ([`oracle_probes`]) — and `a`'s session must outlive the DELETE.
+async fn session_id_oracle(
+    ctx: &mut Ctx<'_>,
+    conn: &mut Conn,
+    a: &Tenant,
+    b: (&str, &str),
+) -> CheckResult {
+    let (b_id, b_bearer) = b;
+    let auth = ctx.target.profile.auth.clone();
+    let h = conn.http().expect("T2.7 runs on HTTP only");
+    let Some(live) = h.session_id.clone() else {
+        return Ok(());
+    };
+    let unknown = unknown_like(&live);
+    // A stream a flawed server opens on the live id is waited for this long only.
+    let wait = ctx
+        .target
+        .request_timeout()
+        .min(std::time::Duration::from_secs(3));
+    let frame =
+        json!({"jsonrpc": "2.0", "id": 703, "method": "tools/list", "params": {}}).to_string();
+    let ids = [live.as_str(), unknown.as_str()];
+    for probe in oracle_probes() {
+        let h = conn.http().expect("T2.7 runs on HTTP only");
+        let headers = |session: &str| {
+            let mut out: Vec<(String, String)> = h
+                .standard_headers()
+                .into_iter()
+                .filter(|(k, _)| {
+                    !k.eq_ignore_ascii_case(&auth.http_header)
+                        && !k.eq_ignore_ascii_case("mcp-session-id")
+                        && !k.eq_ignore_ascii_case("accept")
+                        && !k.eq_ignore_ascii_case("content-type")
+                })
+                .collect();
+            out.push((auth.http_header.clone(), b_bearer.to_owned()));
+            out.push(("Mcp-Session-Id".into(), session.to_owned()));
+            out.push(("Accept".into(), probe.accept.to_owned()));
+            if let Some(ct) = probe.content_type {
+                out.push(("Content-Type".into(), ct.to_owned()));
+            }
+            out
+        };
+        let body = probe.content_type.map(|_| frame.as_bytes());
+        let send = async |session: &str| {
+            h.exchange(probe.method.clone(), body, &headers(session), wait)
+                .await
+        };
+        // The unknown id twice (what differs between those is volatile), then the
+        // live one.
+        let u1 = OracleView::of(&send(&unknown).await, &ids);
+        let u2 = OracleView::of(&send(&unknown).await, &ids);
+        let l = OracleView::of(&send(&live).await, &ids);
+        let case = format!(
+            "{} (Accept: {}{}) with {b_id}'s bearer on {}'s live session id",
+            probe.method,
+            probe.accept,
+            probe
+                .content_type
+                .map(|ct| format!(", Content-Type: {ct}"))
+                .unwrap_or_default(),
+            a.id
+        );
+        let diff = l.differences(&u1, &u2);
+        ctx.must(
+            &case,
+            diff.is_empty(),
+            "answered exactly as a session id no server issued: status, headers and body (no oracle of live sessions)",
+            if diff.is_empty() {
+                format!("the same answer as for an unknown id ({})", l.status)
+            } else {
+                diff.join("; ")
+            },
+        );
+    }
+    let answer = conn.request("tools/list", json!({})).await?;
+    ctx.must(
+        &format!("{}'s session after {b_id}'s DELETE of its id", a.id),
+        answer.result().is_some(),
+        "still serves: only its own tenant can end a session",
+        answer.describe(),
+    );
+    Ok(())
+}
+
+/// How long the session bearer of T2.7's stream case lives, in seconds.
+const STREAM_BEARER_SECS: u64 = 3;
+
+/// T2.7's stream case: a GET stream opened with a session bearer that expires
+/// [`STREAM_BEARER_SECS`] later must end once the bearer has expired — within the skew
+/// the profile declares, plus 3 s. A stream that ends earlier is opened again; once the
+/// bearer has expired a new stream may be refused instead.
+async fn stream_outlives_bearer(ctx: &mut Ctx<'_>, a: &Tenant) -> CheckResult {
+    use crate::client::http::StreamEnd;
+    let auth = ctx.target.profile.auth.clone();
+    let case = format!(
+        "a GET stream whose session bearer expires {STREAM_BEARER_SECS} s after it is minted"
+    );
+    let skip = |ctx: &mut Ctx<'_>, why: &str| {
+        ctx.observe(
+            &case,
+            Outcome::Skip,
+            "the stream ends",
+            format!("skipped: {why}"),
+        );
+        Ok(())
+    };
+    if !auth.mint_sessions {
+        return skip(
+            ctx,
+            "the harness mints no session bearers (auth.mint_sessions)",
+        );
+    }
+    let Some(skew) = auth.clock_skew_secs else {
+        return skip(
+            ctx,
+            "the profile declares no clock skew ([auth] clock_skew_secs), so no wait can prove the stream outlived its bearer",
+        );
+    };
+    if skew > 60 {
+        return skip(
+            ctx,
+            &format!("the declared clock skew ({skew} s) is too long to wait out"),
+        );
+    }
+    let Some(minter) = ctx.target.minter()?.cloned() else {
+        return skip(ctx, "auth.mint_sessions needs the [tokens] key");
+    };
+    let bearer = match minter.session_token_living(&a.id, STREAM_BEARER_SECS) {
+        Ok(t) => t,
+        Err(why) => return skip(ctx, &why),
+    };
+    let minted = tokio::time::Instant::now();
+    let expires = minted + std::time::Duration::from_secs(STREAM_BEARER_SECS);
+    let deadline = expires + std::time::Duration::from_secs(skew + 3);
+    let mut conn = ctx.connect_bearing(a, &bearer).await?;
+    let init = conn.initialize(LATEST_SESSION_VERSION).await?;
+    if init.result().is_none() || conn.http().is_none_or(|h| h.session_id.is_none()) {
+        conn.close().await;
+        return skip(
+            ctx,
+            &format!("no session opened with the bearer: {}", init.describe()),
+        );
+    }
+    let expected = format!(
+        "the stream ends once the bearer has expired (within the declared {skew} s of skew, plus 3 s)"
+    );
+    let verdict = loop {
+        let h = conn.http().expect("an HTTP session");
+        let outcome = h.stream_until(deadline).await;
+        let now = tokio::time::Instant::now();
+        let after = |t: tokio::time::Instant| {
+            format!(
+                "{:.1} s after the bearer expired",
+                (t - expires).as_secs_f64()
+            )
+        };
+        match outcome {
+            Ok(StreamEnd::Open) => {
+                break (
+                    false,
+                    format!("still open {} s after the bearer expired", skew + 3),
+                );
+            }
+            Ok(StreamEnd::Ended) if now >= expires => {
+                break (true, format!("the stream ended {}", after(now)));
+            }
+            // Ended on its own while the bearer was valid: open it again.
+            Ok(StreamEnd::Ended) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            Ok(StreamEnd::Refused(status)) if now >= expires => {
+                break (
+                    true,
+                    format!(
+                        "a stream opened again {} was refused (HTTP {status})",
+                        after(now)
+                    ),
+                );
+            }
+            Ok(StreamEnd::Refused(405)) => {
+                conn.close().await;
+                return skip(ctx, "the server offers no GET stream (HTTP 405)");
+            }
+            Ok(StreamEnd::Refused(status)) => {
+                conn.close().await;
+                return skip(
+                    ctx,
+                    &format!(
+                        "the GET stream was refused (HTTP {status}) while its bearer was valid"
+                    ),
+                );
+            }
+            Err(ClientError::Http(e)) if now >= expires => {
+                break (true, format!("the connection closed {} ({e})", after(now)));
+            }
+            Err(e) => {
+                conn.close().await;
+                return Err(Abort::Client(e));
+            }
+        }
+    };
+    conn.close().await;
+    ctx.must(&case, verdict.0, expected, verdict.1);
     Ok(())
 }

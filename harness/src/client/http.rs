@@ -30,6 +30,17 @@ impl HttpAnswer {
     }
 }
 
+/// How a GET stream went ([`HttpConn::stream_until`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// Not opened: the server answered this status.
+    Refused(u16),
+    /// Opened, then ended by the server (or the connection closed).
+    Ended,
+    /// Still open at the deadline.
+    Open,
+}
+
 /// One logical MCP connection over HTTP (a session once initialised).
 pub struct HttpConn {
     client: reqwest::Client,
@@ -469,9 +480,9 @@ impl HttpConn {
             .collect())
     }
 
-    /// [`HttpConn::listen`], keeping every message the stream carries (a response on
-    /// it too).
-    pub async fn listen_all(&self, wait: Duration) -> Result<Vec<Value>, ClientError> {
+    /// The session's GET stream request (signed, if the profile signs), recorded in the
+    /// transcript with `note`.
+    async fn stream_request(&self, note: &str) -> Result<reqwest::RequestBuilder, ClientError> {
         let mut headers: Vec<(String, String)> = self
             .standard_headers()
             .into_iter()
@@ -485,17 +496,56 @@ impl HttpConn {
         self.transcript.record(
             Direction::Sent,
             &self.label,
-            format!(
-                "GET {} (listening {} ms)",
-                path_of(&self.url),
-                wait.as_millis()
-            ),
+            format!("GET {} ({note})", path_of(&self.url)),
             b"",
         );
         let mut req = self.client.get(&self.url);
         for (k, v) in &headers {
             req = req.header(k.as_str(), v.as_str());
         }
+        Ok(req)
+    }
+
+    /// Opens the session's GET stream and reads it until it ends or `until`: how it
+    /// went ([`StreamEnd`]).
+    pub async fn stream_until(
+        &self,
+        until: tokio::time::Instant,
+    ) -> Result<StreamEnd, ClientError> {
+        let req = self.stream_request("held open until it ends").await?;
+        let mut resp = match tokio::time::timeout_at(until, req.send()).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => return Err(ClientError::Http(describe(&e))),
+            Err(_) => return Ok(StreamEnd::Open),
+        };
+        let status = resp.status().as_u16();
+        if !resp.status().is_success() {
+            self.transcript.record(
+                Direction::Received,
+                &self.label,
+                format!("{status} (GET stream)"),
+                b"",
+            );
+            return Ok(StreamEnd::Refused(status));
+        }
+        loop {
+            match tokio::time::timeout_at(until, resp.chunk()).await {
+                Ok(Ok(Some(_))) => {}
+                Ok(_) => {
+                    self.transcript.note(&self.label, "the GET stream ended");
+                    return Ok(StreamEnd::Ended);
+                }
+                Err(_) => return Ok(StreamEnd::Open),
+            }
+        }
+    }
+
+    /// [`HttpConn::listen`], keeping every message the stream carries (a response on
+    /// it too).
+    pub async fn listen_all(&self, wait: Duration) -> Result<Vec<Value>, ClientError> {
+        let req = self
+            .stream_request(&format!("listening {} ms", wait.as_millis()))
+            .await?;
         let deadline = tokio::time::Instant::now() + wait;
         let mut resp = match tokio::time::timeout_at(deadline, req.send()).await {
             Ok(Ok(resp)) => resp,

@@ -43,6 +43,10 @@ pub const BEYOND_SKEW_SECS: u64 = 600;
 pub const OVER_LONG_SECS: u64 = 3600;
 /// The `kid` of the unknown-key forgery.
 pub const UNKNOWN_KID: &str = "mcp-tenancy-unknown-kid";
+/// The critical header extension of the `crit` forgery: no server understands it.
+pub const UNKNOWN_CRIT: &str = "urn:mcp-tenancy:unknown-critical-extension";
+/// The size of the oversized forgery's padding claim: the token comes to about 400 kB.
+pub const OVERSIZED_PAD: usize = 300_000;
 
 /// base64url without padding.
 pub fn b64(bytes: &[u8]) -> String {
@@ -191,7 +195,12 @@ impl Builtin {
         if let Some(kid) = kid {
             header["kid"] = json!(kid);
         }
-        let input = signing_input(&header, claims);
+        self.sign_header(&header, claims)
+    }
+
+    /// Signs `claims` under `header` as it is (its `alg` should be the key's).
+    pub fn sign_header(&self, header: &Value, claims: &Value) -> String {
+        let input = signing_input(header, claims);
         let signature = match &self.material {
             SigningMaterial::Ed25519(key) => key.sign(input.as_bytes()).to_bytes().to_vec(),
             SigningMaterial::Hmac(secret) => hs256(secret, input.as_bytes()),
@@ -231,6 +240,11 @@ impl Builtin {
     /// the tenant under the contract's tenant claim, [`HARNESS_SUBJECT`] under its
     /// principal claim.
     pub fn session_token(&self, tenant: &str, now: u64) -> String {
+        self.session_token_living(tenant, now, SESSION_LIFETIME_SECS)
+    }
+
+    /// [`Builtin::session_token`] living `lifetime` seconds.
+    pub fn session_token_living(&self, tenant: &str, now: u64, lifetime: u64) -> String {
         let mut claims = self.base_claims();
         let c = &self.contract.claims;
         claims.insert(
@@ -248,7 +262,7 @@ impl Builtin {
         if self.contract.nbf {
             claims.insert("nbf".into(), json!(now));
         }
-        claims.insert("exp".into(), json!(now + SESSION_LIFETIME_SECS));
+        claims.insert("exp".into(), json!(now + lifetime));
         self.sign(SESSION_TYP, self.kid.as_deref(), &Value::Object(claims))
     }
 }
@@ -307,13 +321,28 @@ pub enum Forgery {
     Truncated,
     /// Every segment `=`-padded to a multiple of four.
     Padded,
+    /// A `crit` header naming an extension nobody understands (RFC 7515 §4.1.11: the
+    /// token must be refused), re-signed.
+    Crit,
+    /// A validly signed token of about 400 kB (a padding claim): refused, and cheaply.
+    Oversized,
+    /// `iat` after `exp`, both within any clock skew of now (T2.2).
+    IatAfterExp,
+    /// No `iat` claim, where the contract requires one (T2.2).
+    MissingIat,
 }
 
 impl Forgery {
     /// The clock forgeries of T2.2.
-    pub const CLOCK: [Forgery; 3] = [Forgery::Expired, Forgery::NotYetValid, Forgery::OverLong];
+    pub const CLOCK: [Forgery; 5] = [
+        Forgery::Expired,
+        Forgery::NotYetValid,
+        Forgery::OverLong,
+        Forgery::IatAfterExp,
+        Forgery::MissingIat,
+    ];
     /// The tampering forgeries of T2.5.
-    pub const TAMPERED: [Forgery; 9] = [
+    pub const TAMPERED: [Forgery; 11] = [
         Forgery::SignatureBit,
         Forgery::PayloadBit,
         Forgery::AlgNone,
@@ -323,16 +352,20 @@ impl Forgery {
         Forgery::WrongIssuer,
         Forgery::Truncated,
         Forgery::Padded,
+        Forgery::Crit,
+        Forgery::Oversized,
     ];
 
     /// The forgeries of a session bearer (T2.7).
-    pub const SESSION: [Forgery; 6] = [
+    pub const SESSION: [Forgery; 8] = [
         Forgery::SignatureBit,
         Forgery::AlgNone,
         Forgery::AlgConfusion,
         Forgery::UnknownKid,
         Forgery::WrongAudience,
         Forgery::Expired,
+        Forgery::Crit,
+        Forgery::Oversized,
     ];
 
     /// What the forgery is, for reports.
@@ -352,6 +385,12 @@ impl Forgery {
             Forgery::WrongIssuer => "issued by another issuer",
             Forgery::Truncated => "signature truncated to half its length",
             Forgery::Padded => "segments '='-padded",
+            Forgery::Crit => "with a crit header naming an extension the server cannot know",
+            Forgery::Oversized => "of about 400 kB (a padding claim), validly signed",
+            Forgery::IatAfterExp => {
+                "issued (iat) after it expires (exp), both within seconds of now"
+            }
+            Forgery::MissingIat => "without iat",
         }
     }
 }
@@ -412,6 +451,16 @@ impl TokenMinter {
     pub fn session_token(&self, tenant: &str) -> Result<String, String> {
         match self {
             TokenMinter::Builtin(b) => Ok(b.session_token(tenant, now_secs())),
+            TokenMinter::Command { .. } => {
+                Err("session tokens need the built-in [tokens] key".into())
+            }
+        }
+    }
+
+    /// A session token for `tenant` living `lifetime` seconds (built-in minting only).
+    pub fn session_token_living(&self, tenant: &str, lifetime: u64) -> Result<String, String> {
+        match self {
+            TokenMinter::Builtin(b) => Ok(b.session_token_living(tenant, now_secs(), lifetime)),
             TokenMinter::Command { .. } => {
                 Err("session tokens need the built-in [tokens] key".into())
             }
@@ -539,6 +588,41 @@ impl TokenMinter {
             }
             Forgery::Truncated => Ok(format!("{h}.{c}.{}", &s[..s.len() / 2])),
             Forgery::Padded => Ok(format!("{}.{}.{}", pad(h), pad(c), pad(s))),
+            Forgery::Crit => {
+                let b = needs_key()?;
+                let mut header = parts.header.clone();
+                header["crit"] = json!([UNKNOWN_CRIT]);
+                header[UNKNOWN_CRIT] = json!(true);
+                Ok(b.sign_header(&header, &claims))
+            }
+            Forgery::Oversized => {
+                let b = needs_key()?;
+                claims["mcp_tenancy_padding"] = json!("A".repeat(OVERSIZED_PAD));
+                Ok(b.sign(&typ, kid, &claims))
+            }
+            Forgery::IatAfterExp => {
+                let b = needs_key()?;
+                // Neither date alone is a reason to refuse: exp is ahead, iat within
+                // any sane skew. Only their order is wrong.
+                claims["iat"] = json!(now + 4);
+                claims["exp"] = json!(now + 3);
+                if claims.get("nbf").is_some() {
+                    claims["nbf"] = json!(now);
+                }
+                Ok(b.sign(&typ, kid, &claims))
+            }
+            Forgery::MissingIat => {
+                let b = needs_key()?;
+                if !b.contract.iat {
+                    return Err(
+                        "the token contract does not require iat (tokens.iat = false)".into(),
+                    );
+                }
+                if let Some(map) = claims.as_object_mut() {
+                    map.remove("iat");
+                }
+                Ok(b.sign(&typ, kid, &claims))
+            }
         }
     }
 }
@@ -697,6 +781,7 @@ mod tests {
         crate::profile::Tokens {
             issuer: Some("https://iss.test".into()),
             kid: Some("k".into()),
+            iat: true,
             ..Default::default()
         }
         .contract()
@@ -869,6 +954,26 @@ mod tests {
                 }
                 Forgery::SignatureBit | Forgery::PayloadBit | Forgery::Truncated => {
                     assert!(!verifies_ed(&forged), "{f:?}");
+                }
+                Forgery::Crit => {
+                    assert!(verifies_ed(&forged));
+                    let h = parts.unwrap().header;
+                    assert_eq!(h["crit"], json!([UNKNOWN_CRIT]));
+                    assert_eq!(h[UNKNOWN_CRIT], true);
+                }
+                Forgery::Oversized => {
+                    assert!(verifies_ed(&forged));
+                    assert!(forged.len() > 400_000, "{}", forged.len());
+                }
+                Forgery::IatAfterExp => {
+                    assert!(verifies_ed(&forged));
+                    let c = parts.unwrap().claims;
+                    let (iat, exp) = (c["iat"].as_u64().unwrap(), c["exp"].as_u64().unwrap());
+                    assert!(iat > exp && exp > 10_000 && iat < 10_000 + 5, "{c}");
+                }
+                Forgery::MissingIat => {
+                    assert!(verifies_ed(&forged));
+                    assert!(parts.unwrap().claims.get("iat").is_none());
                 }
             }
         }

@@ -12,7 +12,8 @@ Conventions that differ from the reference server:
   `Authorization: Bearer <key>` on every request.
 - Call tokens are HS256 JWTs in `_meta["com.example/authz"]` with claims `tid` (the
   tenant), `sub` (the principal), `scope` (space-separated tool names), `aud`, `iat`,
-  `exp` — no `kid`, no `iss`, no action claim, no `jti`.
+  `exp`, `jti` (unique, never read: the server keys its record of used tokens by the
+  token's digest) — no `kid`, no `iss`, no action claim.
 - Gate refusals are JSON-RPC errors; invalid arguments an `isError` result; note ids are
   integers; state lives in SQLite (`NOTES_DB`), shared by every process.
 
@@ -35,7 +36,8 @@ Switches (environment):
 - NOTES_READONLY_TENANT=1: a third tenant, initech (key initech-key-5b7d), on a
   read-only plan: notes_list only, principal ivan.
 - NOTES_JWT_SESSIONS=1 (http): the bearer is an HS256 session JWT (claims tid, aud,
-  exp) signed with the token secret, not an API key.
+  exp) signed with the token secret, not an API key; a session JWT ends at most a day
+  ahead. A GET opens a notification stream, held while its bearer verifies.
 - NOTES_ENTITLEMENTS=FILE: each tenant's tools from a JSON file (tenant -> tools),
   re-read on every request: an entitlement can be revoked while the server runs.
 - NOTES_OPEN_PRINCIPALS=1: no principal roster — any `sub` the issuer signed is taken,
@@ -73,7 +75,20 @@ Switches (environment):
   sessions are not capped; session-fail-open (http): not capped either, and who owns a
   session is kept in a separate 1,000-entry table that forgets the oldest — a session
   with no owner on record is served to any bearer; single-threaded (http): one request
-  at a time, so one stalled connection stalls every client).
+  at a time, so one stalled connection stalls every client; replayable: a call token
+  is not recorded when used, so it authorises any number of calls; replayable-elsewhere:
+  the record of used tokens is kept per process (per session over stdio, per process
+  over http it is still one), so a token replays in another stdio session; crit-ignored:
+  a `crit` header is not looked at; session-unbounded (NOTES_JWT_SESSIONS): a session
+  JWT may end any time ahead, not at most a day; session-oracle (http): a live session
+  of another tenant is refused 403 "Session belongs to another tenant", an unknown one
+  404; stream-unjudged (NOTES_JWT_SESSIONS): a GET stream's bearer is judged only when
+  the stream opens).
+
+Tokens are single-use: each call token's SHA-256 is recorded in SQLite (shared by every
+process) until it could no longer verify, and a second presentation is refused. A token
+longer than 8 KiB is refused on its length, one with a `crit` header (no extension is
+understood) or an `iat` after its `exp` on its claims.
 """
 
 import base64
@@ -95,6 +110,8 @@ META_KEY = "com.example/authz"
 MAX_LINE = 1024 * 1024
 MAX_LIFETIME = 300
 SKEW = 5
+MAX_TOKEN = 8192
+MAX_SESSION = 86400
 VERSIONS = ["2025-06-18", "2025-11-25"]
 
 API_KEYS = {"acme-key-1f3a": ("acme", None), "globex-key-9c2e": ("globex", None)}
@@ -209,7 +226,28 @@ class Store:
             "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, tenant TEXT, title TEXT);"
             "CREATE TABLE IF NOT EXISTS charges (id INTEGER PRIMARY KEY, tenant TEXT, cents INTEGER);"
             "CREATE TABLE IF NOT EXISTS calls (tenant TEXT, at REAL);"
+            "CREATE TABLE IF NOT EXISTS used_tokens (digest TEXT PRIMARY KEY, until REAL);"
         )
+        self.used_here = set()
+
+    def spend(self, token):
+        """Records call token `token` as used; False if it was already."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        if FLAW == "replayable":
+            return True
+        if FLAW == "replayable-elsewhere":
+            if digest in self.used_here:
+                return False
+            self.used_here.add(digest)
+            return True
+        now = time.time()
+        with self.lock:
+            self.db.execute("DELETE FROM used_tokens WHERE until < ?", (now,))
+            try:
+                self.db.execute("INSERT INTO used_tokens VALUES (?, ?)", (digest, now + MAX_LIFETIME + SKEW))
+            except sqlite3.IntegrityError:
+                return False
+        return True
 
     def query(self, sql, args=()):
         with self.lock:
@@ -250,7 +288,7 @@ def b64decode(segment):
 
 def verified_claims(token):
     """The claims of an HS256 JWT signed with SECRET, or None."""
-    if not isinstance(token, str):
+    if not isinstance(token, str) or len(token) > MAX_TOKEN:
         return None
     parts = token.split(".")
     if len(parts) != 3:
@@ -262,6 +300,8 @@ def verified_claims(token):
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(header, dict) or header.get("alg") != "HS256" or not isinstance(claims, dict):
+        return None
+    if "crit" in header and FLAW != "crit-ignored":
         return None
     expected = hmac.new(SECRET, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
     return claims if hmac.compare_digest(expected, signature) else None
@@ -281,7 +321,7 @@ def verify_call_token(token, tenant, tool, check_grants=True, acting=None):
     aud = claims.get("aud")
     if not (aud == AUDIENCE or (isinstance(aud, list) and AUDIENCE in aud)):
         raise unauthorized
-    if exp < now - SKEW or iat > now + SKEW or exp - iat > MAX_LIFETIME:
+    if exp < now - SKEW or iat > now + SKEW or iat > exp or exp - iat > MAX_LIFETIME:
         raise unauthorized
     if claims.get("tid") != tenant and FLAW != "tid-ignored":
         raise unauthorized
@@ -441,6 +481,8 @@ class Session:
                 if acting not in TENANTS[self.tenant]["principals"]:
                     acting = None
                 verify_call_token(token, self.tenant, name, check_grants=not folded, acting=acting)
+                if not self.store.spend(token):
+                    raise Refused(-32001, "Unauthorized: call token already used")
             except Refused as refused:
                 if os.environ.get("NOTES_SOFT_REFUSALS") == "1":
                     return text_result("Access denied: a valid call token is required")
@@ -562,6 +604,9 @@ def session_of_jwt(token):
         return None
     exp = claims.get("exp")
     if not isinstance(exp, int) or exp < time.time() - SKEW:
+        return None
+    # No iat in this contract: a session JWT may not end more than a day ahead.
+    if exp > time.time() + MAX_SESSION + SKEW and FLAW != "session-unbounded":
         return None
     aud = claims.get("aud")
     if FLAW != "bearer-any-audience" and not (aud == AUDIENCE or (isinstance(aud, list) and AUDIENCE in aud)):
@@ -708,6 +753,9 @@ def serve_http(store, port):
                     mismatch = session is None or owner != tenant
                 else:
                     mismatch = session is None or (session.tenant, session.principal) != tenant
+                if mismatch and session is not None and FLAW == "session-oracle":
+                    self.reply(403, error(msg.get("id"), -32600, "Session belongs to another tenant"))
+                    return
                 if mismatch:
                     self.reply(404, error(msg.get("id"), -32600, "Session not found"))
                     return
@@ -724,7 +772,36 @@ def serve_http(store, port):
                 self.reply(200, answer, [("Mcp-Session-Id", sid)])
 
         def do_GET(self):
-            self.reply(405, None, [("Allow", "POST, DELETE")])
+            if os.environ.get("NOTES_JWT_SESSIONS") != "1":
+                self.reply(405, None, [("Allow", "POST, DELETE")])
+                return
+            tenant = self.guard()
+            if tenant is None:
+                return
+            sid = self.headers.get("Mcp-Session-Id")
+            with lock:
+                session = sessions.get(sid)
+            if session is None or (session.tenant, session.principal) != tenant:
+                self.reply(404, error(None, -32600, "Session not found"))
+                return
+            # A notification stream (it carries only comments here), held while its
+            # bearer verifies: judged again every half second.
+            bearer = self.headers.get("Authorization", "")[len("Bearer "):]
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            started = time.time()
+            try:
+                while time.time() - started < 120:
+                    self.wfile.write(b": keep-alive\n\n")
+                    self.wfile.flush()
+                    time.sleep(0.5)
+                    if session_of_jwt(bearer) is None and FLAW != "stream-unjudged":
+                        return
+            except OSError:
+                return
 
         def do_DELETE(self):
             tenant = self.guard()

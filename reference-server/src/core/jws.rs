@@ -204,6 +204,8 @@ pub struct Validation<'a> {
     pub max_lifetime_secs: Option<u64>,
     /// Relaxations used only by mutants: accept `alg: none`, skip the audience.
     pub allow_none_and_any_audience: bool,
+    /// Mutant `crit-ignored`: a `crit` header is not looked at.
+    pub ignore_crit: bool,
 }
 
 /// The longest compact token accepted (session bearer or call token), checked before
@@ -302,7 +304,7 @@ pub fn verify(
     };
     let header = json_object(&decode_segment(h)?)?;
     // RFC 7515 §4.1.11: an extension marked critical must be understood, and none is.
-    if header.contains_key("crit") {
+    if header.contains_key("crit") && !v.ignore_crit {
         return Err(TokenError::Malformed(
             "critical header extension not understood",
         ));
@@ -398,6 +400,7 @@ mod tests {
             skew_secs: 30,
             max_lifetime_secs: Some(300),
             allow_none_and_any_audience: false,
+            ignore_crit: false,
         }
     }
 

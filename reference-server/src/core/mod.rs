@@ -10,6 +10,7 @@ pub mod gate;
 pub mod jws;
 pub mod mutants;
 pub mod policy;
+pub mod replay;
 pub mod schema;
 pub mod store;
 #[doc(hidden)]
@@ -130,14 +131,9 @@ pub struct Core {
     cursor_key: [u8; 32],
     /// What one tenant may hold at once (requests in flight).
     budgets: Arc<budget::Budgets>,
-    /// Call tokens already used, per tenant: `jti` → the last second it verifies.
-    used_tokens:
-        std::sync::Mutex<std::collections::HashMap<String, std::collections::HashMap<String, u64>>>,
+    /// Call tokens already used (single-use call tokens).
+    used_tokens: replay::UsedTokens,
 }
-
-/// How many unexpired used call tokens one tenant may have on record; past it (every
-/// one of them still live), the tenant's calls are refused until some expire.
-pub const USED_TOKENS_PER_TENANT: usize = 100_000;
 
 impl Core {
     /// A core with the default storage quotas and budgets.
@@ -335,39 +331,13 @@ impl Core {
             )));
         }
         if let Some((jti, until)) = authorized.take_once()
-            && !self.spend(session.tenant(), jti, until, now)
+            && !policy.holes().replayable_call_tokens()
+            && !self.used_tokens.spend(session.tenant(), jti, until, now)
         {
             tracing::info!(tenant = session.tenant(), tool = %name.escape_debug(), "call denied: call token already used");
             return Err(CallError::Unauthorized);
         }
         Ok(self.run(&authorized, args))
-    }
-
-    /// Records call token `jti` of `tenant` as used; `false` if it was already (or the
-    /// tenant's record is full of live tokens). Entries are forgotten once their token
-    /// could no longer verify.
-    fn spend(&self, tenant: &str, jti: String, until: u64, now: u64) -> bool {
-        let mut all = self.used_tokens.lock().unwrap_or_else(|p| p.into_inner());
-        // The tenant's key is allocated once, not on every call.
-        if !all.contains_key(tenant) {
-            all.insert(tenant.to_owned(), Default::default());
-        }
-        let used = all.get_mut(tenant).expect("inserted above");
-        if used.contains_key(&jti) {
-            return false;
-        }
-        if used.len() >= USED_TOKENS_PER_TENANT {
-            used.retain(|_, u| *u >= now);
-            if used.len() >= USED_TOKENS_PER_TENANT {
-                tracing::warn!(
-                    tenant,
-                    "call refused: the record of used call tokens is full"
-                );
-                return false;
-            }
-        }
-        used.insert(jti, until);
-        true
     }
 
     fn run(&self, call: &Authorized<'_>, args: &Map<String, Value>) -> ToolResult {

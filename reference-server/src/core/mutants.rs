@@ -31,6 +31,11 @@ pub enum Mutant {
     BareIdRouting,
     OldestBindingUnbound,
     NoSessionCaps,
+    CritIgnored,
+    ReplayableCallTokens,
+    UnboundedSessionLifetime,
+    SessionIdOracle,
+    StreamOutlivesBearer,
 }
 
 /// Name, seed mistake, property, and what the server does wrong.
@@ -162,6 +167,41 @@ pub const MUTANTS: &[MutantInfo] = &[
         property: "T5.8",
         description: "over HTTP, one tenant may open sessions without limit (only idle expiry ends them)",
     },
+    MutantInfo {
+        mutant: Mutant::CritIgnored,
+        name: "crit-ignored",
+        mistake: "2",
+        property: "T2.5",
+        description: "a token's `crit` header is not looked at: a critical extension nobody understands is taken as if absent",
+    },
+    MutantInfo {
+        mutant: Mutant::ReplayableCallTokens,
+        name: "replayable-call-tokens",
+        mistake: "2",
+        property: "T2.8",
+        description: "call tokens are not recorded when used: one token authorises any number of calls, in any session of its tenant, for its whole lifetime",
+    },
+    MutantInfo {
+        mutant: Mutant::UnboundedSessionLifetime,
+        name: "unbounded-session-lifetime",
+        mistake: "2",
+        property: "T2.2",
+        description: "session tokens have no maximum lifetime: a bearer valid for years is taken",
+    },
+    MutantInfo {
+        mutant: Mutant::SessionIdOracle,
+        name: "session-id-oracle",
+        mistake: "2",
+        property: "T2.7",
+        description: "over HTTP, a live session id of another tenant gets the guard's own 404 while an unknown id reaches the SDK: the answers tell live sessions apart",
+    },
+    MutantInfo {
+        mutant: Mutant::StreamOutlivesBearer,
+        name: "stream-outlives-bearer",
+        mistake: "2",
+        property: "T2.7",
+        description: "over HTTP, a GET stream's bearer is judged once, when it opens: the stream goes on after the bearer expires or its key is rotated out (and over stdio the launch token is judged once)",
+    },
 ];
 
 impl Mutant {
@@ -270,6 +310,31 @@ impl Holes {
     /// Are session caps off (a session is opened whatever a tenant already holds)?
     pub fn session_caps_off(self) -> bool {
         self.is(Mutant::NoSessionCaps)
+    }
+
+    /// Is a token's `crit` header ignored?
+    pub fn crit_ignored(self) -> bool {
+        self.is(Mutant::CritIgnored)
+    }
+
+    /// Are call tokens left unrecorded, so that they replay?
+    pub fn replayable_call_tokens(self) -> bool {
+        self.is(Mutant::ReplayableCallTokens)
+    }
+
+    /// Is the session token's lifetime unbounded?
+    pub fn unbounded_session_lifetime(self) -> bool {
+        self.is(Mutant::UnboundedSessionLifetime)
+    }
+
+    /// Does the HTTP guard answer a live foreign session id itself (an oracle)?
+    pub fn session_id_oracle(self) -> bool {
+        self.is(Mutant::SessionIdOracle)
+    }
+
+    /// Is a credential judged only when a stream or a stdio session starts?
+    pub fn stream_outlives_bearer(self) -> bool {
+        self.is(Mutant::StreamOutlivesBearer)
     }
 
     /// Is the binding table a bounded cache that unbinds its oldest entry (session left

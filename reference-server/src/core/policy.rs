@@ -94,6 +94,7 @@ impl Policy {
             skew_secs: self.tokens.skew_secs,
             max_lifetime_secs: max_lifetime,
             allow_none_and_any_audience: self.holes().none_and_any_audience(),
+            ignore_crit: self.holes().crit_ignored(),
         }
     }
 
@@ -102,7 +103,11 @@ impl Policy {
         let claims = super::jws::verify(
             &self.tokens.keys,
             token,
-            &self.validation(SESSION_TYP, Some(self.tokens.max_session_token_secs)),
+            &self.validation(
+                SESSION_TYP,
+                (!self.holes().unbounded_session_lifetime())
+                    .then_some(self.tokens.max_session_token_secs),
+            ),
             now,
         )?;
         let tenant = claims

@@ -438,23 +438,89 @@ fn authenticate(guard: &Guard, headers: &axum::http::HeaderMap) -> Result<Sessio
         tracing::info!(bytes = value.len(), "bearer refused: too long");
         return Err(BearerError::Invalid);
     }
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(BearerError::Invalid)?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let token = bearer_of(headers).ok_or(BearerError::Invalid)?;
     guard
         .core
         .policy()
-        .authenticate(token.trim(), now)
+        .authenticate(token, unix_now())
         .map_err(|e| {
             tracing::info!(reason = %e, "bearer refused");
             BearerError::Invalid
         })
+}
+
+/// The token of a request's `Authorization: Bearer` header.
+fn bearer_of(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// How often a GET stream's bearer is judged again.
+const STREAM_RECHECK: Duration = Duration::from_secs(1);
+
+/// `response`, a GET stream, ended once the bearer it was opened with stops verifying —
+/// expired past the skew, or signed by a key a reload took away — judged every
+/// [`STREAM_RECHECK`]; `slot` is held as long as the stream.
+fn judged(response: Response, guard: Arc<Guard>, bearer: String, slot: StreamSlot) -> Response {
+    let (parts, body) = response.into_parts();
+    let mut tick = tokio::time::interval(STREAM_RECHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let body = Judged {
+        inner: body,
+        guard,
+        bearer,
+        tick,
+        _slot: slot,
+    };
+    Response::from_parts(parts, Body::new(body))
+}
+
+/// The body of a GET stream that ends when its bearer stops verifying.
+struct Judged {
+    inner: Body,
+    guard: Arc<Guard>,
+    bearer: String,
+    tick: tokio::time::Interval,
+    _slot: StreamSlot,
+}
+
+impl hyper::body::Body for Judged {
+    type Data = hyper::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        while this.tick.poll_tick(cx).is_ready() {
+            if let Err(e) = this
+                .guard
+                .core
+                .policy()
+                .authenticate(&this.bearer, unix_now())
+            {
+                tracing::info!(reason = %e, "GET stream ended: its bearer no longer verifies");
+                return std::task::Poll::Ready(None);
+            }
+        }
+        std::pin::Pin::new(&mut this.inner).poll_frame(cx)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Does `origin` (`scheme://host[:port]`) match one allow-list entry?
@@ -663,6 +729,14 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
     let unknown = session_id
         .as_deref()
         .is_some_and(|id| guard.sessions().access(id, &session, Instant::now()) == Access::Unknown);
+    if unknown
+        && guard.core.policy().holes().session_id_oracle()
+        && session_id
+            .as_deref()
+            .is_some_and(|id| guard.sessions().by_id.contains_key(id))
+    {
+        return (StatusCode::NOT_FOUND, "session not found").into_response();
+    }
     if unknown {
         tracing::info!(
             tenant = session.tenant(),
@@ -710,9 +784,13 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut request: Request, next: 
             guard: Arc::clone(&guard),
             session: id.clone(),
         };
+        let bearer = bearer_of(&parts.headers).unwrap_or_default().to_owned();
         parts.extensions.insert(session);
         let response = next.run(Request::from_parts(parts, body)).await;
-        return holding(response, slot);
+        if guard.core.policy().holes().stream_outlives_bearer() || !response.status().is_success() {
+            return holding(response, slot);
+        }
+        return judged(response, guard, bearer, slot);
     }
     let in_flight = match guard.core.budgets().try_start(session.tenant()) {
         Ok(permit) => permit,

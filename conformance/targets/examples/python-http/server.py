@@ -7,7 +7,9 @@ Its conventions (none of them the kit's own):
   is bound to the tenant that opened it.
 - Every tools/call carries a call token in `_meta["notes.example/call-token"]`: HS256,
   no `kid`, claims `tnt` (tenant), `azp` (principal), `tool`, `res` (`tenant:<id>` or
-  `note:<id>`), `iss`, `aud`, `iat`, `exp`.
+  `note:<id>`), `iss`, `aud`, `iat`, `exp`. A call token is single-use: its digest is
+  kept until it expires and a second presentation is refused. Tokens over 8 KiB, with a
+  `crit` header, or issued after they expire are refused.
 - Note ids are integers. Each tenant may make NOTES_RATE_LIMIT requests per second
   (default 20); over it: HTTP 429 with Retry-After.
 
@@ -66,26 +68,43 @@ def b64(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
+used_tokens: dict[str, float] = {}  # digest -> until when it is remembered
+
+
+def spend(token: str, exp: int) -> bool:
+    """Records `token` as used; False if it was."""
+    digest, now = hashlib.sha256(token.encode()).hexdigest(), time.time()
+    with lock:
+        for d in [d for d, until in used_tokens.items() if until < now]:
+            del used_tokens[d]
+        if digest in used_tokens:
+            return False
+        used_tokens[digest] = exp + 5
+    return True
+
+
 def authorised(token: object, tenant: str, tool: str, resource: str) -> bool:
-    """Is `token` a valid call token of `tenant` for `tool` on `resource`?"""
-    if not isinstance(token, str) or token.count(".") != 2:
+    """Is `token` a valid, unused call token of `tenant` for `tool` on `resource`?"""
+    if not isinstance(token, str) or len(token) > 8192 or token.count(".") != 2:
         return False
     head, body, sig = token.split(".")
     try:
         header, claims, signature = json.loads(b64(head)), json.loads(b64(body)), b64(sig)
     except ValueError:
         return False
-    if not isinstance(header, dict) or header.get("alg") != "HS256" or not isinstance(claims, dict):
+    if not isinstance(header, dict) or header.get("alg") != "HS256" or "crit" in header or not isinstance(claims, dict):
         return False
     if not hmac.compare_digest(hmac.new(SECRET, f"{head}.{body}".encode(), hashlib.sha256).digest(), signature):
         return False
     now, iat, exp = time.time(), claims.get("iat"), claims.get("exp")
-    if not (type(iat) is int and type(exp) is int and exp >= now - 5 and iat <= now + 5 and exp - iat <= 300):
+    if not (type(iat) is int and type(exp) is int and exp >= now - 5 and iat <= now + 5 and iat <= exp and exp - iat <= 300):
         return False
     if claims.get("iss") != ISSUER or claims.get("aud") != AUDIENCE or claims.get("tnt") != tenant:
         return False
     grants = TENANTS[tenant]["principals"].get(claims.get("azp"))
-    return grants is not None and claims.get("tool") == tool and tool in grants and claims.get("res") == resource
+    if grants is None or claims.get("tool") != tool or tool not in grants or claims.get("res") != resource:
+        return False
+    return spend(token, exp)
 
 
 def refusal(text: str) -> CallToolResult:
@@ -180,7 +199,9 @@ def export() -> dict:
 
 class Guard:
     """ASGI: every request needs a known bearer (401 otherwise); a session id answers only
-    to the tenant that opened it (404 otherwise); each tenant is rate-limited (429)."""
+    to the tenant that opened it — any other id, another tenant's or one never issued, gets
+    the same 404, so a live id cannot be told from an unknown one; each tenant is
+    rate-limited (429)."""
 
     def __init__(self, app):
         self.app, self.owners, self.calls = app, {}, {}
@@ -193,7 +214,7 @@ class Guard:
         if tenant is None:
             return await self.answer(send, 401, {"error": "unauthorized"}, [(b"www-authenticate", b'Bearer realm="notes"')])
         sid = headers.get("mcp-session-id")
-        if sid is not None and self.owners.get(sid, tenant) != tenant:
+        if sid is not None and self.owners.get(sid) != tenant:
             return await self.answer(send, 404, {"error": "session not found"})
         window = [t for t in self.calls.get(tenant, []) if t > time.time() - 1]
         if len(window) >= RATE_LIMIT:

@@ -5,6 +5,8 @@
 //   - every tools/call carries an HS256 call token in _meta["example.com/token"] that
 //     names the tenant (org), the principal (sub) and a space-separated scope;
 //   - writes need an idempotency key in _meta["example.com/idempotency-key"];
+//   - a call token is single-use: its digest goes into the tenant's log, and a second
+//     presentation, in this process or any other, is refused;
 //   - records live in one append-only JSON-lines file per tenant under NOTES_DATA_DIR
 //     (shared by every process of the tenant), or in memory without it.
 //
@@ -173,7 +175,22 @@ function authorize(tool, meta) {
     log(`${tool}: principal ${claims.sub} is not entitled`);
     throw new Refusal(FORBIDDEN);
   }
+  if (!spend(meta[TOKEN_META])) {
+    log(`${tool}: token already used`);
+    throw new Refusal(UNAUTHORIZED);
+  }
   return claims;
+}
+
+// Records a call token as used in the tenant's log; false if it was, here or in another
+// process (the first line with the token's key wins a race, as for idempotency keys).
+function spend(token) {
+  const key = `token:${createHash("sha256").update(token).digest("hex")}`;
+  const first = () => store.entries().find((e) => e.key === key);
+  if (first()) return false;
+  const mine = randomUUID();
+  store.append({ kind: "token", key, fp: mine });
+  return first().fp === mine;
 }
 
 // A tenant_id argument is a label to check, never a selector.
