@@ -59,7 +59,7 @@
 
 use crate::core::jws::{self, Key, KeySet};
 use crate::core::mutants::Mutant;
-use crate::core::policy::{Policy, Principal, TenantPolicy, TokenRules};
+use crate::core::policy::{Policy, Principal, TenantPolicy, Tiers, TokenRules};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -472,10 +472,9 @@ impl Config {
             .iter()
             .map(|k| self.key(k))
             .collect::<Result<Vec<_>, _>>()?;
-        let tiers = |t: &[String]| t.to_vec();
-        Ok(Policy {
-            tenants: self
-                .tenants
+        let tiers = |t: &[String]| Tiers::from(t.to_vec());
+        Ok(Policy::new(
+            self.tenants
                 .iter()
                 .map(|t| TenantPolicy {
                     id: t.id.clone(),
@@ -490,7 +489,7 @@ impl Config {
                         .collect(),
                 })
                 .collect(),
-            tokens: TokenRules {
+            TokenRules {
                 keys: KeySet { keys },
                 issuer: self.auth.issuer.clone(),
                 audience: self.auth.audience.clone(),
@@ -498,9 +497,9 @@ impl Config {
                 max_call_token_secs: self.auth.max_call_token_secs.unwrap_or(300),
                 max_session_token_secs: self.auth.max_session_token_secs.unwrap_or(86_400),
             },
-            page_size: self.discovery.page_size,
+            self.discovery.page_size,
             mutant,
-        })
+        ))
     }
 }
 

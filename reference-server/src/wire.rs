@@ -85,7 +85,7 @@ impl FrameError {
 /// A JSON value parsed with duplicate object members refused. serde_json keeps the last
 /// of duplicate members, which lets `{"tenant_id":"a","tenant_id":"b"}` mean different
 /// things to different parsers on the way — so duplicates are an error here.
-struct Strict(Value);
+pub(crate) struct Strict(pub(crate) Value);
 
 impl<'de> Deserialize<'de> for Strict {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -93,7 +93,7 @@ impl<'de> Deserialize<'de> for Strict {
     }
 }
 
-struct StrictVisitor;
+pub(crate) struct StrictVisitor;
 
 impl<'de> Visitor<'de> for StrictVisitor {
     type Value = Value;

@@ -11,11 +11,14 @@
 //! whatever token comes with it (no existence oracle). Deny reasons are for logs; the
 //! wire answer is one of three opaque shapes ([`WireDenial`]).
 
-use super::jws::{self, TokenError};
-use super::policy::{CALL_TYP, Policy, Session};
+use super::jws::{self, Claims, Scratch, TokenError};
+use super::policy::{CALL_TYP, Policy, Session, TenantPolicy};
+use super::replay;
 use super::tools::{Catalogue, ToolDef, ToolKind};
+use super::verified::{Binding, Verified};
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::Arc;
 
 /// Everything the gate judges a call on.
 #[derive(Debug, Clone, Copy)]
@@ -36,9 +39,19 @@ pub struct Authorized<'a> {
     tool: &'a ToolDef,
     tenant: &'a str,
     principal: &'a str,
-    /// The call token's `jti` and the last second it verifies: a call token is good
-    /// for one call, which the core enforces (the gate itself keeps no state).
-    once: Option<(String, u64)>,
+    /// The call token's single-use record: a call token is good for one call, which
+    /// the core enforces (the gate keeps no decision state; it only remembers which
+    /// tokens verified).
+    once: Option<Once>,
+}
+
+/// A call token's `jti` (as the record keys it) and the last second the token verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Once {
+    pub jti: replay::JtiKey,
+    pub until: u64,
+    /// The signature was checked for this call (not answered from the cache).
+    pub verified_now: bool,
 }
 
 impl<'a> Authorized<'a> {
@@ -47,7 +60,7 @@ impl<'a> Authorized<'a> {
     }
 
     /// Takes the call token's `jti` and expiry (with skew), when the call carried one.
-    pub fn take_once(&mut self) -> Option<(String, u64)> {
+    pub fn take_once(&mut self) -> Option<Once> {
         self.once.take()
     }
 
@@ -149,8 +162,10 @@ fn resource_covered(claim: &str, tool: &ToolDef, tenant: &str, args: &Map<String
     }
 }
 
-/// Decides one call. Pure: no I/O, no clock, no allocation on the happy path beyond
-/// decoding the token. A mutant's holes are asked at each decision point
+/// Decides one call. No I/O, no clock, no allocation on the happy path: the token is
+/// decoded on the stack and read without a JSON tree. The only state it touches is the
+/// policy's verified-token cache: looked up first, and filled with a token that
+/// verified but was refused (so a retry of it costs no signature). A mutant's holes are asked at each decision point
 /// ([`Holes`](super::mutants::Holes)); without one, this is the policy.
 pub fn check<'a>(
     policy: &'a Policy,
@@ -180,41 +195,35 @@ pub fn check<'a>(
         (session_tenant, ctx.session.principal())
     } else {
         let token = ctx.call_token.ok_or(Denial::MissingToken)?;
-        let validation = policy.validation(CALL_TYP, Some(policy.tokens.max_call_token_secs));
-        let claims =
-            jws::verify(&policy.tokens.keys, token, &validation, ctx.now).map_err(Denial::Token)?;
-        let claimed_tenant = claims.str("tenant").unwrap_or_default();
-        let tenant = if claimed_tenant == session_tenant.id {
-            session_tenant
-        } else if holes.token_tenant_unbound() {
-            policy
-                .tenant(claimed_tenant)
-                .ok_or(Denial::TokenTenantMismatch)?
-        } else {
-            return Err(Denial::TokenTenantMismatch);
+        let binding = binding(ctx);
+        let cached = match policy.verified().get(token, binding, ctx.now) {
+            Some(Verified::Call(claims)) => Some(claims),
+            _ => None,
         };
-        let sub = claims.str("sub").unwrap_or_default();
-        let principal = tenant.principal(sub).ok_or(Denial::UnknownPrincipal)?;
-        if !holes.scope_ignored() {
-            if !holes.tool_claim_covers(claims.str("tool"), ctx.tool, tool) {
-                return Err(Denial::OutOfScope("tool"));
+        let mut scratch = Scratch::default();
+        let fresh;
+        let claims: &Claims<'_> = match &cached {
+            Some(c) => c,
+            None => {
+                fresh = verify_call(policy, token, ctx.now, &mut scratch)?;
+                &fresh
             }
-            if claims.str("action") != Some(tool.action) {
-                return Err(Denial::OutOfScope("action"));
+        };
+        match judge_claims(policy, session_tenant, tool, gated, ctx, claims) {
+            Ok((tenant, principal, mut judged)) => {
+                judged.verified_now = cached.is_none();
+                once = Some(judged);
+                (tenant, principal)
             }
-            let resource = claims.str("resource").unwrap_or_default();
-            if !resource_covered(resource, tool, &tenant.id, ctx.arguments) {
-                return Err(Denial::OutOfScope("resource"));
+            Err(denial) => {
+                // Verified, and refused all the same: presented again (a retry), it is
+                // refused again without its signature being checked again.
+                if cached.is_none() {
+                    remember(policy, token, binding, claims.clone().into_owned(), ctx.now);
+                }
+                return Err(denial);
             }
         }
-        if gated && !principal.tiers.iter().any(|t| t == tool.tier) {
-            return Err(Denial::PrincipalNotEntitled);
-        }
-        let jti = claims.str("jti").filter(|j| !j.is_empty());
-        let jti = jti.ok_or(Denial::Token(jws::TokenError::MissingClaim("jti")))?;
-        let exp = claims.0.get("exp").and_then(Value::as_u64).unwrap_or(0);
-        once = Some((jti.to_owned(), exp.saturating_add(policy.tokens.skew_secs)));
-        (tenant, principal.id.as_str())
     };
 
     let tenant = match holes.tenant_from_arguments(ctx.arguments) {
@@ -230,6 +239,125 @@ pub fn check<'a>(
         principal,
         once,
     })
+}
+
+/// The entitlement part of [`check`] alone — may `principal` of `tenant` call `tool`? —
+/// with the same lookups in the same order, and no token. For comparisons: the
+/// benchmarks set it beside a policy engine deciding the same question.
+pub fn entitled(
+    policy: &Policy,
+    catalogue: &Catalogue,
+    tenant: &str,
+    principal: &str,
+    tool: &str,
+) -> bool {
+    let (Some(tool), Some(tenant)) = (catalogue.get(tool), policy.tenant(tenant)) else {
+        return false;
+    };
+    tenant.entitled(tool)
+        && tenant
+            .principal(principal)
+            .is_some_and(|p| p.tiers.contains(tool.tier))
+}
+
+/// What a call token is verified for in the cache: this session, this tool name.
+fn binding<'a>(ctx: &CallContext<'a>) -> Binding<'a> {
+    Binding::Call {
+        tenant: ctx.session.tenant(),
+        principal: ctx.session.principal(),
+        channel: ctx.session.channel(),
+        tool: ctx.tool,
+    }
+}
+
+fn verify_call<'s>(
+    policy: &Policy,
+    token: &str,
+    now: u64,
+    scratch: &'s mut Scratch,
+) -> Result<Claims<'s>, Denial> {
+    let validation = policy.validation(CALL_TYP, Some(policy.tokens.max_call_token_secs));
+    jws::verify(&policy.tokens.keys, token, &validation, now, scratch).map_err(Denial::Token)
+}
+
+fn remember(policy: &Policy, token: &str, binding: Binding<'_>, claims: Claims<'static>, now: u64) {
+    let until = claims
+        .exp
+        .unwrap_or(0)
+        .saturating_add(policy.tokens.skew_secs);
+    policy
+        .verified()
+        .insert(token, binding, until, Verified::Call(Arc::new(claims)), now);
+}
+
+/// The token's claims against the session, the tool and the principal's entitlement:
+/// the tenant and principal the call acts for, and the token's single-use record.
+fn judge_claims<'a>(
+    policy: &'a Policy,
+    session_tenant: &'a TenantPolicy,
+    tool: &'a ToolDef,
+    gated: bool,
+    ctx: &CallContext<'a>,
+    claims: &Claims<'_>,
+) -> Result<(&'a TenantPolicy, &'a str, Once), Denial> {
+    let holes = policy.holes();
+    let claimed_tenant = claims.tenant.as_deref().unwrap_or_default();
+    let tenant = if claimed_tenant == session_tenant.id {
+        session_tenant
+    } else if holes.token_tenant_unbound() {
+        policy
+            .tenant(claimed_tenant)
+            .ok_or(Denial::TokenTenantMismatch)?
+    } else {
+        return Err(Denial::TokenTenantMismatch);
+    };
+    let sub = claims.sub.as_deref().unwrap_or_default();
+    let principal = tenant.principal(sub).ok_or(Denial::UnknownPrincipal)?;
+    if !holes.scope_ignored() {
+        if !holes.tool_claim_covers(claims.tool.as_deref(), ctx.tool, tool) {
+            return Err(Denial::OutOfScope("tool"));
+        }
+        if claims.action.as_deref() != Some(tool.action) {
+            return Err(Denial::OutOfScope("action"));
+        }
+        let resource = claims.resource.as_deref().unwrap_or_default();
+        if !resource_covered(resource, tool, &tenant.id, ctx.arguments) {
+            return Err(Denial::OutOfScope("resource"));
+        }
+    }
+    if gated && !principal.tiers.contains(tool.tier) {
+        return Err(Denial::PrincipalNotEntitled);
+    }
+    let jti = claims.jti.as_deref().filter(|j| !j.is_empty());
+    let jti = jti.ok_or(Denial::Token(jws::TokenError::MissingClaim("jti")))?;
+    let until = claims
+        .exp
+        .unwrap_or(0)
+        .saturating_add(policy.tokens.skew_secs);
+    Ok((
+        tenant,
+        principal.id.as_str(),
+        Once {
+            jti: replay::JtiKey::of(jti),
+            until,
+            verified_now: true,
+        },
+    ))
+}
+
+/// A call token the single-use record refused (already spent), whose signature was
+/// checked for this call: remembered as verified, so that presenting it again costs no
+/// signature check. Its second presentation paid one; the first, successful one paid
+/// nothing for the cache.
+pub fn remember_spent(policy: &Policy, ctx: &CallContext<'_>) {
+    let Some(token) = ctx.call_token else {
+        return;
+    };
+    let binding = binding(ctx);
+    let mut scratch = Scratch::default();
+    if let Ok(claims) = verify_call(policy, token, ctx.now, &mut scratch) {
+        remember(policy, token, binding, claims.into_owned(), ctx.now);
+    }
 }
 
 /// The authority of a call refused for its token, as the `refusal-carries-data`
@@ -569,5 +697,97 @@ mod tests {
                 prop_assert!(!authorised(&forged));
             }
         }
+    }
+
+    /// The verified-token cache answers only for the token, session, tool and lifetime
+    /// it verified for: tried with another tenant's session, another principal's,
+    /// another channel, another tool and after expiry, every one is a miss and the
+    /// decision is the full one.
+    #[test]
+    fn the_verified_token_cache_answers_for_nothing_else() {
+        let policy = fixtures::policy(None);
+        let catalogue = Catalogue::new(tools::catalogue());
+        let acme = fixtures::session(&policy, "acme").on_channel(Some("s1"));
+        let args = Map::new();
+        // A token naming the wrong action: verified, refused, remembered.
+        let token = fixtures::call_token(
+            &policy,
+            "ed",
+            "acme",
+            "alice",
+            "notes_list",
+            "notes:write",
+            "*",
+        );
+        // (The cache holds the fixture sessions' bearers too.)
+        let globex = fixtures::session(&policy, "globex").on_channel(Some("s1"));
+        let entries = policy.verified().stats().entries;
+        let decide = |session: &Session, tool: &str, now: u64| {
+            let ctx = CallContext {
+                session,
+                tool,
+                call_token: Some(&token),
+                arguments: &args,
+                now,
+            };
+            check(&policy, &catalogue, &ctx).map(|_| ())
+        };
+        let refused = Err(Denial::OutOfScope("action"));
+        assert_eq!(decide(&acme, "notes_list", NOW), refused);
+        let stats = policy.verified().stats();
+        assert_eq!((stats.hits, stats.entries), (0, entries + 1));
+        assert_eq!(decide(&acme, "notes_list", NOW), refused);
+        assert_eq!(
+            policy.verified().stats().hits,
+            1,
+            "a retry is answered from the cache"
+        );
+        // Another tenant's session, another channel, another tool: verified afresh.
+        let before = policy.verified().stats();
+        assert_eq!(
+            decide(&globex, "notes_list", NOW),
+            Err(Denial::TokenTenantMismatch)
+        );
+        let other_channel = acme.clone().on_channel(Some("s2"));
+        assert_eq!(decide(&other_channel, "notes_list", NOW), refused);
+        assert_eq!(
+            decide(&acme, "notes_get", NOW),
+            Err(Denial::OutOfScope("tool"))
+        );
+        // Past its lifetime (60 s + 30 s skew) the entry answers no more: expired.
+        assert_eq!(
+            decide(&acme, "notes_list", NOW + 91),
+            Err(Denial::Token(TokenError::Expired))
+        );
+        let after = policy.verified().stats();
+        assert_eq!(after.hits, before.hits, "no other binding was answered");
+        assert_eq!(after.misses, before.misses + 4);
+        // A reload starts with an empty cache.
+        assert_eq!(policy.clone().verified().stats().entries, 0);
+    }
+
+    /// A spent call token, presented again and again: the second presentation verifies
+    /// and is refused by the single-use record; from the third on the refusal comes
+    /// through the cache, with no signature checked.
+    #[test]
+    fn a_replayed_call_token_is_refused_from_the_cache() {
+        let policy = fixtures::policy(None);
+        let core = crate::core::Core::new(policy);
+        let p = core.policy();
+        let acme = fixtures::session(&p, "acme");
+        let (hits, entries) = (p.verified().stats().hits, p.verified().stats().entries);
+        let token =
+            fixtures::call_token(&p, "ed", "acme", "alice", "notes_list", "notes:read", "*");
+        let call = || core.call_tool(&acme, "notes_list", Some(&token), None, NOW);
+        assert!(call().is_ok());
+        for _ in 0..3 {
+            assert_eq!(call(), Err(crate::core::CallError::Unauthorized));
+        }
+        let stats = p.verified().stats();
+        assert_eq!(
+            (stats.hits, stats.entries),
+            (hits + 2, entries + 1),
+            "{stats:?}"
+        );
     }
 }

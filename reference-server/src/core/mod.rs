@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod gate;
+pub mod hashing;
 pub mod jws;
 pub mod mutants;
 pub mod policy;
@@ -16,6 +17,7 @@ pub mod store;
 #[doc(hidden)]
 pub mod testing;
 pub mod tools;
+pub mod verified;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -180,10 +182,10 @@ impl Core {
         let old = self.policy();
         let mut changed: Vec<String> = Vec::new();
         for tenant in old
-            .tenants
+            .tenants()
             .iter()
             .map(|t| &t.id)
-            .chain(new.tenants.iter().map(|t| &t.id))
+            .chain(new.tenants().iter().map(|t| &t.id))
         {
             let before: Vec<&str> = self.visible(&old, tenant).map(|t| t.name).collect();
             let after: Vec<&str> = self.visible(&new, tenant).map(|t| t.name).collect();
@@ -330,11 +332,16 @@ impl Core {
                 tool.name
             )));
         }
-        if let Some((jti, until)) = authorized.take_once()
+        if let Some(once) = authorized.take_once()
             && !policy.holes().replayable_call_tokens()
-            && !self.used_tokens.spend(session.tenant(), jti, until, now)
+            && !self
+                .used_tokens
+                .spend(session.tenant(), once.jti, once.until, now)
         {
             tracing::info!(tenant = session.tenant(), tool = %name.escape_debug(), "call denied: call token already used");
+            if once.verified_now {
+                gate::remember_spent(&policy, &ctx);
+            }
             return Err(CallError::Unauthorized);
         }
         Ok(self.run(&authorized, args))
@@ -667,7 +674,10 @@ mod tests {
     fn a_revoked_tier_is_reported_as_a_change_for_its_tenant() {
         let core = Core::new(fixtures::policy(None));
         let mut next = fixtures::policy(None);
-        next.tenants[0].tiers.retain(|t| t != "billing");
+        next.tenant_mut("acme")
+            .unwrap()
+            .tiers
+            .retain(|t| t != "billing");
         assert_eq!(core.replace_policy(next), vec!["acme".to_owned()]);
     }
 }

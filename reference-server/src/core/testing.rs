@@ -3,7 +3,9 @@
 
 use super::jws::{Key, KeySet};
 use super::mutants::Mutant;
-use super::policy::{CALL_TYP, Policy, Principal, SESSION_TYP, Session, TenantPolicy, TokenRules};
+use super::policy::{
+    CALL_TYP, Policy, Principal, SESSION_TYP, Session, TenantPolicy, Tiers, TokenRules,
+};
 use serde_json::json;
 
 /// A fixed "now" (2027-01-15) so that tokens never expire under a test.
@@ -17,22 +19,23 @@ pub const AUDIENCE: &str = "urn:test:server";
 pub fn policy(mutant: Option<Mutant>) -> Policy {
     let p = |id: &str, tiers: &[&str]| Principal {
         id: id.into(),
-        tiers: tiers.iter().map(|t| t.to_string()).collect(),
+        tiers: Tiers::from(tiers.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
     };
-    Policy {
-        tenants: vec![
+    let tiers = |t: &[&str]| Tiers::from(t.iter().map(|t| t.to_string()).collect::<Vec<_>>());
+    Policy::new(
+        vec![
             TenantPolicy {
                 id: "acme".into(),
-                tiers: vec!["basic".into(), "billing".into(), "interop".into()],
+                tiers: tiers(&["basic", "billing", "interop"]),
                 principals: vec![p("alice", &["basic"]), p("bob", &["basic", "billing"])],
             },
             TenantPolicy {
                 id: "globex".into(),
-                tiers: vec!["basic".into(), "admin".into(), "interop".into()],
+                tiers: tiers(&["basic", "admin", "interop"]),
                 principals: vec![p("gina", &["basic", "admin"]), p("hank", &["basic"])],
             },
         ],
-        tokens: TokenRules {
+        TokenRules {
             keys: KeySet {
                 keys: vec![
                     Key::ed25519_from_seed("ed", &[7; 32]),
@@ -45,9 +48,9 @@ pub fn policy(mutant: Option<Mutant>) -> Policy {
             max_call_token_secs: 300,
             max_session_token_secs: 86_400,
         },
-        page_size: 4,
+        4,
         mutant,
-    }
+    )
 }
 
 /// A verified session of `tenant`.

@@ -7,14 +7,14 @@
 //! that carries the tenant; the server must treat it as an untrusted label. So is the
 //! open `meta` object of `notes_create`: a `tenant_id` inside it selects nothing.
 
+use super::hashing::FxMap;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 
 /// The tools with an index by exact name.
 #[derive(Debug)]
 pub struct Catalogue {
     tools: Vec<ToolDef>,
-    by_name: HashMap<&'static str, usize>,
+    by_name: FxMap<&'static str, usize>,
 }
 
 impl Catalogue {

@@ -439,10 +439,11 @@ fn authenticate(guard: &Guard, headers: &axum::http::HeaderMap) -> Result<Sessio
         return Err(BearerError::Invalid);
     }
     let token = bearer_of(headers).ok_or(BearerError::Invalid)?;
+    let channel = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
     guard
         .core
         .policy()
-        .authenticate(token, unix_now())
+        .authenticate_on(token, channel, unix_now())
         .map_err(|e| {
             tracing::info!(reason = %e, "bearer refused");
             BearerError::Invalid
@@ -481,7 +482,7 @@ fn judged(response: Response, guard: Arc<Guard>, bearer: String, slot: StreamSlo
         guard,
         bearer,
         tick,
-        _slot: slot,
+        slot,
     };
     Response::from_parts(parts, Body::new(body))
 }
@@ -492,7 +493,7 @@ struct Judged {
     guard: Arc<Guard>,
     bearer: String,
     tick: tokio::time::Interval,
-    _slot: StreamSlot,
+    slot: StreamSlot,
 }
 
 impl hyper::body::Body for Judged {
@@ -505,12 +506,11 @@ impl hyper::body::Body for Judged {
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
         let this = self.get_mut();
         while this.tick.poll_tick(cx).is_ready() {
-            if let Err(e) = this
-                .guard
-                .core
-                .policy()
-                .authenticate(&this.bearer, unix_now())
-            {
+            if let Err(e) = this.guard.core.policy().authenticate_on(
+                &this.bearer,
+                Some(&this.slot.session),
+                unix_now(),
+            ) {
                 tracing::info!(reason = %e, "GET stream ended: its bearer no longer verifies");
                 return std::task::Poll::Ready(None);
             }

@@ -16,9 +16,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use hmac::{Hmac, KeyInit, Mac};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::Sha256;
 use std::fmt;
+
+mod b64;
+mod parse;
+pub use parse::Claims;
 
 /// A signature algorithm the server accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +75,17 @@ impl fmt::Debug for KeyMaterial {
 pub struct Key {
     pub kid: String,
     pub material: KeyMaterial,
+    /// HS256: the MAC keyed once (inner and outer pads absorbed), cloned per token.
+    keyed: Option<Keyed>,
+}
+
+#[derive(Clone)]
+struct Keyed(Hmac<Sha256>);
+
+impl fmt::Debug for Keyed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<keyed HMAC>")
+    }
 }
 
 impl Key {
@@ -90,6 +105,7 @@ impl Key {
                 public: signing.verifying_key(),
                 signing: Some(Box::new(signing)),
             },
+            keyed: None,
         }
     }
 
@@ -103,13 +119,16 @@ impl Key {
                 public,
                 signing: None,
             },
+            keyed: None,
         })
     }
 
     pub fn hmac(kid: &str, secret: Vec<u8>) -> Self {
+        let keyed = Hmac::<Sha256>::new_from_slice(&secret).ok().map(Keyed);
         Key {
             kid: kid.to_owned(),
             material: KeyMaterial::Hmac(secret),
+            keyed,
         }
     }
 
@@ -148,10 +167,11 @@ impl Key {
                 let sig = ed25519_dalek::Signature::from_bytes(&bytes);
                 public.verify_strict(signing_input, &sig).is_ok()
             }
-            KeyMaterial::Hmac(secret) => {
-                let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+            KeyMaterial::Hmac(_) => {
+                let Some(Keyed(keyed)) = &self.keyed else {
                     return false;
                 };
+                let mut mac = keyed.clone();
                 mac.update(signing_input);
                 mac.verify_slice(signature).is_ok()
             }
@@ -251,45 +271,61 @@ impl fmt::Display for TokenError {
     }
 }
 
-/// A verified token's claims.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Claims(pub Map<String, Value>);
+/// The decoded-claims buffer [`verify`] borrows the claims from: on the stack for any
+/// ordinary token, on the heap only for a claims segment over 1 KiB (decoded).
+pub struct Scratch {
+    inline: [u8; 1024],
+    heap: Vec<u8>,
+}
 
-impl Claims {
-    pub fn str(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(Value::as_str)
+impl Default for Scratch {
+    fn default() -> Self {
+        Self {
+            inline: [0; 1024],
+            heap: Vec::new(),
+        }
     }
 }
 
-fn decode_segment(segment: &str) -> Result<Vec<u8>, TokenError> {
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| TokenError::Malformed("segment is not canonical base64url"))
-}
-
-fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, TokenError> {
-    match crate::wire::parse_strict(bytes) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(TokenError::Malformed("segment is not a JSON object")),
+impl Scratch {
+    fn decode<'s>(&'s mut self, segment: &str) -> Result<&'s [u8], TokenError> {
+        let need = b64::decoded_len(segment.len()).unwrap_or(0);
+        let buf: &mut [u8] = if need <= self.inline.len() {
+            &mut self.inline
+        } else {
+            self.heap.resize(need, 0);
+            &mut self.heap
+        };
+        let n = decode_into(segment, buf)?;
+        Ok(&buf[..n])
     }
 }
 
-fn numeric(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, TokenError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or(TokenError::Malformed(
-            "time claim is not a non-negative integer",
-        )),
+fn decode_into(segment: &str, out: &mut [u8]) -> Result<usize, TokenError> {
+    if b64::decoded_len(segment.len()).is_some_and(|n| n > out.len()) {
+        return Err(TokenError::Malformed("segment longer than allowed"));
     }
+    b64::decode(segment.as_bytes(), out)
+        .ok_or(TokenError::Malformed("segment is not canonical base64url"))
 }
+
+/// The longest header accepted, decoded: a legitimate one is under 100 bytes.
+const MAX_HEADER_BYTES: usize = 512;
+
+const NOT_AN_OBJECT: TokenError = TokenError::Malformed("segment is not a JSON object");
 
 /// Verifies `token` against `keys` and `v` at time `now` (seconds since the epoch).
-pub fn verify(
+///
+/// The hot path of every call: the length is checked first, the header decoded on the
+/// stack, the signature verified over the raw bytes before the claims are decoded, and
+/// the claims read without building a JSON tree, borrowed from `scratch`.
+pub fn verify<'s>(
     keys: &KeySet,
     token: &str,
     v: &Validation<'_>,
     now: u64,
-) -> Result<Claims, TokenError> {
+    scratch: &'s mut Scratch,
+) -> Result<Claims<'s>, TokenError> {
     // Length first: a huge bogus token costs one comparison, not a decode and a parse.
     if token.len() > MAX_TOKEN_BYTES {
         return Err(TokenError::Malformed(
@@ -302,15 +338,19 @@ pub fn verify(
     else {
         return Err(TokenError::Malformed("not three segments"));
     };
-    let header = json_object(&decode_segment(h)?)?;
+    let mut header_bytes = [0u8; MAX_HEADER_BYTES];
+    let n = decode_into(h, &mut header_bytes)?;
+    let header = parse::header(&header_bytes[..n]).ok_or(NOT_AN_OBJECT)?;
     // RFC 7515 §4.1.11: an extension marked critical must be understood, and none is.
-    if header.contains_key("crit") && !v.ignore_crit {
+    if header.crit && !v.ignore_crit {
         return Err(TokenError::Malformed(
             "critical header extension not understood",
         ));
     }
-    let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
-    let signature = decode_segment(s)?;
+    let alg = header.alg.as_deref().unwrap_or("");
+    let mut signature = [0u8; 96];
+    let n = decode_into(s, &mut signature)?;
+    let signature = &signature[..n];
     let signing_input = &token.as_bytes()[..h.len() + 1 + c.len()];
     if alg == "none" && v.allow_none_and_any_audience {
         // Mutant only: an unsigned token is taken at its word.
@@ -318,45 +358,40 @@ pub fn verify(
         if Alg::parse(alg).is_none() {
             return Err(TokenError::Algorithm(alg.to_owned()));
         }
-        let kid = header
-            .get("kid")
-            .and_then(Value::as_str)
-            .ok_or(TokenError::UnknownKey)?;
+        let kid = header.kid.as_deref().ok_or(TokenError::UnknownKey)?;
         let key = keys.get(kid).ok_or(TokenError::UnknownKey)?;
         if key.alg().name() != alg {
             return Err(TokenError::Algorithm(alg.to_owned()));
         }
-        if !key.verify_signature(signing_input, &signature) {
+        if !key.verify_signature(signing_input, signature) {
             return Err(TokenError::BadSignature);
         }
     }
-    if header.get("typ").and_then(Value::as_str) != Some(v.typ) {
+    if header.typ.as_deref() != Some(v.typ) {
         return Err(TokenError::WrongType);
     }
-    let claims = json_object(&decode_segment(c)?)?;
-    if claims.get("iss").and_then(Value::as_str) != Some(v.issuer) {
+    let claims = parse::claims(scratch.decode(c)?, v.audience).ok_or(NOT_AN_OBJECT)?;
+    if claims.bad_time {
+        return Err(TokenError::Malformed(
+            "time claim is not a non-negative integer",
+        ));
+    }
+    if claims.iss.as_deref() != Some(v.issuer) {
         return Err(TokenError::WrongIssuer);
     }
-    if !v.allow_none_and_any_audience {
-        let ok = match claims.get("aud") {
-            Some(Value::String(a)) => a == v.audience,
-            Some(Value::Array(items)) => items.iter().any(|a| a.as_str() == Some(v.audience)),
-            _ => false,
-        };
-        if !ok {
-            return Err(TokenError::WrongAudience);
-        }
+    if !v.allow_none_and_any_audience && !claims.audience_ok {
+        return Err(TokenError::WrongAudience);
     }
-    let exp = numeric(&claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?;
+    let exp = claims.exp.ok_or(TokenError::MissingClaim("exp"))?;
     if now > exp.saturating_add(v.skew_secs) {
         return Err(TokenError::Expired);
     }
     // Every token says when it was issued, and was issued before it expires.
-    let iat = numeric(&claims, "iat")?.ok_or(TokenError::MissingClaim("iat"))?;
+    let iat = claims.iat.ok_or(TokenError::MissingClaim("iat"))?;
     if iat > exp {
         return Err(TokenError::Malformed("issued after it expires"));
     }
-    for t in [numeric(&claims, "nbf")?, Some(iat)].into_iter().flatten() {
+    for t in [claims.nbf, Some(iat)].into_iter().flatten() {
         if t > now.saturating_add(v.skew_secs) {
             return Err(TokenError::NotYetValid);
         }
@@ -366,7 +401,7 @@ pub fn verify(
     {
         return Err(TokenError::LifetimeTooLong);
     }
-    Ok(Claims(claims))
+    Ok(claims)
 }
 
 /// Decodes a base64url (no padding) key file's text.
@@ -382,6 +417,16 @@ mod tests {
     use serde_json::json;
 
     const NOW: u64 = 1_800_000_000;
+
+    /// [`verify`] with claims that outlive its scratch buffer.
+    fn check(
+        keys: &KeySet,
+        token: &str,
+        v: &Validation<'_>,
+        now: u64,
+    ) -> Result<Claims<'static>, TokenError> {
+        verify(keys, token, v, now, &mut Scratch::default()).map(Claims::into_owned)
+    }
 
     fn keys() -> KeySet {
         KeySet {
@@ -421,7 +466,7 @@ mod tests {
         for kid in ["ed", "hs"] {
             let t = sign(kid, &claims());
             assert_eq!(
-                verify(&keys(), &t, &validation(), NOW).unwrap().str("sub"),
+                check(&keys(), &t, &validation(), NOW).unwrap().str("sub"),
                 Some("alice")
             );
         }
@@ -432,7 +477,7 @@ mod tests {
         let with = |k: &str, v: Value| {
             let mut c = claims();
             c[k] = v;
-            verify(&keys(), &sign("ed", &c), &validation(), NOW)
+            check(&keys(), &sign("ed", &c), &validation(), NOW)
         };
         assert_eq!(with("iss", json!("other")), Err(TokenError::WrongIssuer));
         assert_eq!(with("aud", json!("other")), Err(TokenError::WrongAudience));
@@ -442,7 +487,7 @@ mod tests {
             let mut c = claims();
             c["iat"] = json!(NOW - 60);
             c["exp"] = json!(NOW - ago);
-            verify(&keys(), &sign("ed", &c), &validation(), NOW)
+            check(&keys(), &sign("ed", &c), &validation(), NOW)
         };
         assert_eq!(expired(31), Err(TokenError::Expired));
         assert!(expired(29).is_ok());
@@ -469,7 +514,7 @@ mod tests {
             URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"mcp-call+jwt","kid":"ed"}"#)
         );
         assert!(matches!(
-            verify(&keys(), &none, &validation(), NOW),
+            check(&keys(), &none, &validation(), NOW),
             Err(TokenError::Algorithm(_))
         ));
         // HS256 keyed with the Ed25519 public key, presented under the EdDSA kid.
@@ -478,14 +523,14 @@ mod tests {
             .sign("mcp-call+jwt", &claims())
             .unwrap();
         assert!(matches!(
-            verify(&keys(), &forged, &validation(), NOW),
+            check(&keys(), &forged, &validation(), NOW),
             Err(TokenError::Algorithm(_))
         ));
         let unknown = Key::hmac("nope", vec![1; 32])
             .sign("mcp-call+jwt", &claims())
             .unwrap();
         assert_eq!(
-            verify(&keys(), &unknown, &validation(), NOW),
+            check(&keys(), &unknown, &validation(), NOW),
             Err(TokenError::UnknownKey)
         );
     }
@@ -493,9 +538,9 @@ mod tests {
     #[test]
     fn padded_or_truncated_encodings_are_refused() {
         let t = sign("hs", &claims());
-        assert!(verify(&keys(), &format!("{t}="), &validation(), NOW).is_err());
-        assert!(verify(&keys(), &t[..t.len() - 1], &validation(), NOW).is_err());
-        assert!(verify(&keys(), &t.replacen('.', "=.", 1), &validation(), NOW).is_err());
+        assert!(check(&keys(), &format!("{t}="), &validation(), NOW).is_err());
+        assert!(check(&keys(), &t[..t.len() - 1], &validation(), NOW).is_err());
+        assert!(check(&keys(), &t.replacen('.', "=.", 1), &validation(), NOW).is_err());
     }
 
     #[test]
@@ -506,7 +551,7 @@ mod tests {
         c["pad"] = json!("x".repeat(MAX_TOKEN_BYTES));
         let t = sign("hs", &c);
         assert_eq!(
-            verify(&keys(), &t, &validation(), NOW),
+            check(&keys(), &t, &validation(), NOW),
             Err(TokenError::Malformed(
                 "longer than the largest token accepted"
             ))
@@ -514,7 +559,7 @@ mod tests {
         // 400 kB of bogus header: the same answer, without a decode.
         let bogus = format!("{}.e30.sig", "e".repeat(400 * 1024));
         assert_eq!(
-            verify(&keys(), &bogus, &validation(), NOW),
+            check(&keys(), &bogus, &validation(), NOW),
             Err(TokenError::Malformed(
                 "longer than the largest token accepted"
             ))
@@ -541,7 +586,7 @@ mod tests {
             hmac::Mac::update(&mut mac, input.as_bytes());
             let sig = URL_SAFE_NO_PAD.encode(hmac::Mac::finalize(mac).into_bytes());
             assert_eq!(
-                verify(&keys(), &format!("{input}.{sig}"), &validation(), NOW),
+                check(&keys(), &format!("{input}.{sig}"), &validation(), NOW),
                 Err(TokenError::Malformed(
                     "critical header extension not understood"
                 )),
@@ -555,21 +600,21 @@ mod tests {
             ..validation()
         };
         assert_eq!(
-            verify(&keys(), &sign("ed", &no_iat), &unbounded, NOW),
+            check(&keys(), &sign("ed", &no_iat), &unbounded, NOW),
             Err(TokenError::MissingClaim("iat"))
         );
         let mut inverted = claims();
         inverted["iat"] = json!(NOW + 10);
         inverted["exp"] = json!(NOW + 5);
         assert_eq!(
-            verify(&keys(), &sign("ed", &inverted), &unbounded, NOW),
+            check(&keys(), &sign("ed", &inverted), &unbounded, NOW),
             Err(TokenError::Malformed("issued after it expires"))
         );
         // A ten-year token (or exp = 2^62) is over any bound.
         let mut long = claims();
         long["exp"] = json!(1u64 << 62);
         assert_eq!(
-            verify(&keys(), &sign("ed", &long), &validation(), NOW),
+            check(&keys(), &sign("ed", &long), &validation(), NOW),
             Err(TokenError::LifetimeTooLong)
         );
     }
