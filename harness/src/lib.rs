@@ -18,6 +18,7 @@ pub mod checks;
 pub mod client;
 pub mod expected;
 pub mod init;
+pub mod load;
 pub mod model;
 pub mod profile;
 pub mod proxy;

@@ -5,6 +5,7 @@
 //! mcp-tenancy run my-server.toml --only T0,-T0.3 --expected-failures known.toml
 //! mcp-tenancy init -- python3 server.py        # a draft profile from its tools/list
 //! mcp-tenancy list [--markdown]
+//! mcp-tenancy load conformance/targets/reference-http.toml --concurrency 1,4,16
 //! ```
 
 use clap::{Parser, Subcommand};
@@ -13,7 +14,7 @@ use mcp_tenancy::client::Target;
 use mcp_tenancy::expected::{self, ExpectedFailures};
 use mcp_tenancy::model::CheckResult;
 use mcp_tenancy::profile::Profile;
-use mcp_tenancy::{report, runner};
+use mcp_tenancy::{load, report, runner};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,44 @@ enum Command {
         /// The stdio server command, after `--`.
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<String>,
+    },
+    /// Load a target with authorised tools/calls as several tenants at once: requests
+    /// per second and per-tenant latency at each concurrency level, and one tenant's
+    /// latency alone and while another floods (noisy neighbour). Writes a JSON result.
+    Load {
+        /// The target profile (TOML).
+        profile: PathBuf,
+        /// Concurrent callers (one session each), per level, comma-separated.
+        #[arg(long, value_name = "N,N,…", default_value = "1,4,16")]
+        concurrency: String,
+        /// How long each level is measured (10s, 500ms, 2m).
+        #[arg(long, value_name = "TIME", default_value = "10s")]
+        duration: String,
+        /// How long each level runs before it is measured.
+        #[arg(long, value_name = "TIME", default_value = "2s")]
+        warmup: String,
+        /// The tool to call (default: the first `list` tool every taking tenant may call).
+        #[arg(long, value_name = "NAME")]
+        tool: Option<String>,
+        /// How many of the profile's tenants take part (default: all).
+        #[arg(long, value_name = "N")]
+        tenants: Option<usize>,
+        /// Callers of the noisy tenant in the noisy-neighbour phase (0: skip it).
+        /// Default: the largest concurrency level.
+        #[arg(long, value_name = "N")]
+        flood: Option<usize>,
+        /// The JSON result.
+        #[arg(long, value_name = "FILE", default_value = "mcp-tenancy-load.json")]
+        out: PathBuf,
+        /// Put the load generator on these CPUs (0, 0,2 or 1-3).
+        #[arg(long, value_name = "CPUS")]
+        pin: Option<String>,
+        /// Put the server the harness launches (HTTP) on these CPUs.
+        #[arg(long, value_name = "CPUS")]
+        server_pin: Option<String>,
+        /// No progress lines on stderr.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// List the check catalogue.
     List {
@@ -162,6 +201,180 @@ fn main() -> ExitCode {
             principal,
             listen,
         } => proxy(profile, tenant, principal, listen),
+        Command::Load {
+            profile,
+            concurrency,
+            duration,
+            warmup,
+            tool,
+            tenants,
+            flood,
+            out,
+            pin,
+            server_pin,
+            quiet,
+        } => {
+            let parsed = (|| -> Result<_, String> {
+                let levels = concurrency
+                    .split(',')
+                    .map(|n| match n.trim().parse::<usize>() {
+                        Ok(n) if (1..=4096).contains(&n) => Ok(n),
+                        _ => Err(format!(
+                            "--concurrency {concurrency:?}: each level is a number of callers from 1 to 4096"
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let plan = load::LoadPlan {
+                    flood: match flood {
+                        Some(0) => None,
+                        Some(n) => Some(n),
+                        None => levels.iter().copied().max(),
+                    },
+                    levels,
+                    duration: load::parse_duration(&duration)
+                        .map_err(|e| format!("--duration: {e}"))?,
+                    warmup: if warmup.trim() == "0" {
+                        std::time::Duration::ZERO
+                    } else {
+                        load::parse_duration(&warmup).map_err(|e| format!("--warmup: {e}"))?
+                    },
+                    tool,
+                    tenants,
+                };
+                let pin = pin
+                    .as_deref()
+                    .map(load::parse_cpus)
+                    .transpose()
+                    .map_err(|e| format!("--pin: {e}"))?;
+                let server_pin = server_pin
+                    .as_deref()
+                    .map(load::parse_cpus)
+                    .transpose()
+                    .map_err(|e| format!("--server-pin: {e}"))?;
+                Ok((plan, pin, server_pin))
+            })();
+            match parsed {
+                Ok((plan, pin, server_pin)) => load(profile, &plan, out, pin, server_pin, quiet),
+                Err(e) => fail_usage(e),
+            }
+        }
+    }
+}
+
+/// Progress of a load run on stderr.
+struct LoadTerminal {
+    quiet: bool,
+}
+
+impl load::Progress for LoadTerminal {
+    fn phase(&mut self, what: &str) {
+        if !self.quiet {
+            eprintln!("load: {what} …");
+        }
+    }
+
+    fn level(&mut self, what: &str, level: &load::Level) {
+        if self.quiet {
+            return;
+        }
+        let cpu = |c: &load::Cpu| match c {
+            load::Cpu::Measured { cores } => format!("{:.0} %", cores * 100.0),
+            load::Cpu::NotMeasured { .. } => "not measured".to_owned(),
+        };
+        eprintln!(
+            "  {what}: {} calls in {:.1} s = {:.0}/s ({} refused, {} errors, {} rate-limit retries); server CPU {}, generator CPU {}",
+            level.calls,
+            level.seconds,
+            level.per_second,
+            level.refused,
+            level.errors,
+            level.rate_limited_retries,
+            cpu(&level.server_cpu),
+            cpu(&level.generator_cpu)
+        );
+        for t in &level.per_tenant {
+            eprintln!(
+                "    {:<16} {:>3} caller(s) {:>8} calls  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms",
+                t.tenant,
+                t.callers,
+                t.calls,
+                t.p50_us as f64 / 1000.0,
+                t.p90_us as f64 / 1000.0,
+                t.p99_us as f64 / 1000.0,
+                t.max_us as f64 / 1000.0
+            );
+        }
+        if let Some(p) = &level.first_problem {
+            eprintln!(
+                "    first refusal or error: {}",
+                mcp_tenancy::client::shorten(p, 300)
+            );
+        }
+    }
+}
+
+fn load(
+    profile: PathBuf,
+    plan: &load::LoadPlan,
+    out: PathBuf,
+    pin: Option<Vec<usize>>,
+    server_pin: Option<Vec<usize>>,
+    quiet: bool,
+) -> ExitCode {
+    let profile = match Profile::load(&profile) {
+        Ok(p) => p,
+        Err(e) => return fail_usage(e),
+    };
+    // Pinned before the runtime starts: its threads inherit the set.
+    if let Some(cpus) = &pin
+        && let Err(e) = load::pin(0, cpus)
+    {
+        return fail_usage(format!("--pin: {e}"));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result: Result<load::LoadReport, String> = runtime.block_on(async {
+        let target = Target::new(profile);
+        target.prepare().await.map_err(|e| e.to_string())?;
+        if target.transport() == mcp_tenancy::profile::Transport::Http {
+            // Launched now (if the profile says how), so that it can be pinned.
+            target.endpoint().await.map_err(|e| e.to_string())?;
+        }
+        if let Some(cpus) = &server_pin {
+            let pid = target.server_pid().await.ok_or(
+                "--server-pin: the harness did not launch the server (a stdio target, or a URL-only profile)",
+            )?;
+            load::pin(pid, cpus).map_err(|e| format!("--server-pin: {e}"))?;
+        }
+        let mut progress = LoadTerminal { quiet };
+        let report = load::run(&target, plan, &mut progress).await;
+        target.shutdown().await;
+        report
+    });
+    match result {
+        Ok(report) => {
+            let json = serde_json::to_string_pretty(&report).expect("a load report serialises");
+            if let Err(e) = std::fs::write(&out, json + "\n") {
+                eprintln!("mcp-tenancy: cannot write {}: {e}", out.display());
+                return ExitCode::from(2);
+            }
+            if !quiet {
+                if let Ok(n) = &report.neighbour {
+                    eprintln!(
+                        "load: noisy neighbour: {}'s p99 with {} flooding is {:.2}× its p99 alone",
+                        n.quiet, n.noisy, n.p99_ratio
+                    );
+                }
+                eprintln!("load: result in {}", out.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mcp-tenancy: load: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

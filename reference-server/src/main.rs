@@ -90,6 +90,13 @@ struct Serve {
         default_value = "warn"
     )]
     log: String,
+
+    /// Benchmarks only (a build with the `bench-ungated` feature): serve every call
+    /// without the gate — no call token, no entitlement — to measure what the gate
+    /// costs a request. Never anywhere else.
+    #[cfg(feature = "bench-ungated")]
+    #[arg(long)]
+    bench_ungated: bool,
 }
 
 #[derive(Debug, Args)]
@@ -304,11 +311,21 @@ fn serve(args: Serve) -> ExitCode {
     if let Some(addr) = args.http {
         config.http.addr = addr;
     }
-    let core = Arc::new(Core::with_limits(
+    let core = Core::with_limits(
         policy,
         config.storage,
         config.limits.max_in_flight_per_tenant,
-    ));
+    );
+    #[cfg(feature = "bench-ungated")]
+    let core = if args.bench_ungated {
+        eprintln!(
+            "mcp-tenancy-server: WARNING: --bench-ungated: every call is served WITHOUT the gate (benchmarks only)"
+        );
+        core.ungated_for_bench()
+    } else {
+        core
+    };
+    let core = Arc::new(core);
     let listeners = Arc::new(Listeners::default());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

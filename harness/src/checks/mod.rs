@@ -1030,7 +1030,7 @@ pub fn id_text(id: &Value) -> String {
 }
 
 /// `template` with `{marker}`, `{id}` and `{tenant}` replaced in every string.
-fn fill(template: Value, marker: &str, id: &Value, tenant: &str) -> Value {
+pub(crate) fn fill(template: Value, marker: &str, id: &Value, tenant: &str) -> Value {
     match template {
         Value::String(s) if s == "{id}" => id.clone(),
         Value::String(s) => Value::String(

@@ -376,11 +376,45 @@ fn tree_rss(root: u32) -> Result<u64, String> {
         let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kb * 1024)
     };
-    let Some(own) = rss_of(root) else {
+    if rss_of(root).is_none() {
         return Err(format!(
             "the resident memory of process {root} cannot be read (/proc/{root}/status: not Linux, or the process is gone)"
         ));
-    };
+    }
+    Ok(tree_pids(root).into_iter().filter_map(rss_of).sum())
+}
+
+/// The CPU time (user + system) process `root` and its descendants have used, in
+/// seconds, from `/proc` (Linux); `None` when it cannot be read.
+pub fn tree_cpu_secs(root: u32) -> Option<f64> {
+    cpu_ticks(root)?;
+    let total: u64 = tree_pids(root).into_iter().filter_map(cpu_ticks).sum();
+    Some(total as f64 / clock_ticks()?)
+}
+
+/// The CPU time process `pid` alone (not its children) has used, in seconds.
+pub fn own_cpu_secs(pid: u32) -> Option<f64> {
+    Some(cpu_ticks(pid)? as f64 / clock_ticks()?)
+}
+
+fn clock_ticks() -> Option<f64> {
+    // SAFETY: sysconf has no memory effects.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then_some(ticks as f64)
+}
+
+/// utime + stime of `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user = fields.next()?.parse::<u64>().ok()?;
+    let system = fields.next()?.parse::<u64>().ok()?;
+    Some(user + system)
+}
+
+/// Process `root` and all its descendants, `root` first.
+fn tree_pids(root: u32) -> Vec<u32> {
     // parent → children, from every process's stat line (ppid is the 4th field, after
     // the parenthesised command name).
     let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
@@ -405,13 +439,13 @@ fn tree_rss(root: u32) -> Result<u64, String> {
             }
         }
     }
-    let mut total = own;
+    let mut all = vec![root];
     let mut stack = children.get(&root).cloned().unwrap_or_default();
     while let Some(pid) = stack.pop() {
-        total += rss_of(pid).unwrap_or(0);
+        all.push(pid);
         stack.extend(children.get(&pid).cloned().unwrap_or_default());
     }
-    Ok(total)
+    all
 }
 
 /// A launched HTTP server.
@@ -707,6 +741,15 @@ impl Target {
             );
         };
         tree_rss(launched.child.child.id())
+    }
+
+    /// The process id of the launched HTTP server, if the harness launched it.
+    pub async fn server_pid(&self) -> Option<u32> {
+        self.http_server
+            .lock()
+            .await
+            .as_ref()
+            .map(|l| l.child.child.id())
     }
 
     /// Has the launched HTTP server exited? Returns its status and stderr tail.
@@ -1083,6 +1126,14 @@ impl Conn {
         match &self.link {
             Link::Stdio(s) => s.stderr_tail(),
             Link::Http(_) => String::new(),
+        }
+    }
+
+    /// Over stdio, the process id of this connection's server.
+    pub fn server_pid(&self) -> Option<u32> {
+        match &self.link {
+            Link::Stdio(s) => s.pid(),
+            Link::Http(_) => None,
         }
     }
 

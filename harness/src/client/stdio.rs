@@ -57,6 +57,11 @@ pub struct StdioConn {
 }
 
 impl StdioConn {
+    /// The process id, while the process has not been stopped.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
     /// Starts `command` in `cwd` with `env` added.
     pub fn spawn(
         command: &[String],

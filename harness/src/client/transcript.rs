@@ -14,6 +14,8 @@ pub struct Transcript {
     start: Instant,
     frames: Arc<Mutex<Vec<Frame>>>,
     retries: Arc<Mutex<Retries>>,
+    /// Frames are kept (off for load runs, which count retries but keep no frames).
+    keep: bool,
 }
 
 /// Why the harness sent something again.
@@ -37,6 +39,16 @@ impl Transcript {
             start: Instant::now(),
             frames: Arc::default(),
             retries: Arc::default(),
+            keep: true,
+        }
+    }
+
+    /// A transcript that counts retries and keeps no frame: a load run sends hundreds
+    /// of thousands, and must not pay for recording them.
+    pub fn discarding() -> Self {
+        Self {
+            keep: false,
+            ..Self::new()
         }
     }
 
@@ -48,6 +60,9 @@ impl Transcript {
         channel: impl Into<String>,
         body: &[u8],
     ) {
+        if !self.keep {
+            return;
+        }
         let text = String::from_utf8_lossy(body);
         let body = match text.char_indices().nth(MAX_BODY_CHARS) {
             Some((cut, _)) => format!(

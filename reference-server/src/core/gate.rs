@@ -241,6 +241,22 @@ pub fn check<'a>(
     })
 }
 
+/// Benchmarks only (feature `bench-ungated`): the call as the session's own, with no
+/// decision at all — the tool by its exact name, no token, no entitlement.
+#[cfg(feature = "bench-ungated")]
+pub fn ungated_for_bench<'a>(
+    catalogue: &'a Catalogue,
+    ctx: &CallContext<'a>,
+) -> Result<Authorized<'a>, Denial> {
+    let tool = catalogue.get(ctx.tool).ok_or(Denial::UnknownTool)?;
+    Ok(Authorized {
+        tool,
+        tenant: ctx.session.tenant(),
+        principal: ctx.session.principal(),
+        once: None,
+    })
+}
+
 /// The entitlement part of [`check`] alone — may `principal` of `tenant` call `tool`? —
 /// with the same lookups in the same order, and no token. For comparisons: the
 /// benchmarks set it beside a policy engine deciding the same question.

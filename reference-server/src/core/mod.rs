@@ -135,6 +135,9 @@ pub struct Core {
     budgets: Arc<budget::Budgets>,
     /// Call tokens already used (single-use call tokens).
     used_tokens: replay::UsedTokens,
+    /// Benchmarks only (feature `bench-ungated`): calls skip the gate.
+    #[cfg(feature = "bench-ungated")]
+    ungated: bool,
 }
 
 impl Core {
@@ -163,7 +166,16 @@ impl Core {
             cursor_key,
             budgets: budget::Budgets::new(max_in_flight),
             used_tokens: Default::default(),
+            #[cfg(feature = "bench-ungated")]
+            ungated: false,
         }
+    }
+
+    /// Benchmarks only: this core serves every call without the gate.
+    #[cfg(feature = "bench-ungated")]
+    pub fn ungated_for_bench(mut self) -> Self {
+        self.ungated = true;
+        self
     }
 
     /// The per-tenant budgets.
@@ -296,7 +308,15 @@ impl Core {
             arguments: args,
             now,
         };
-        let mut authorized = match gate::check(&policy, &self.catalogue, &ctx) {
+        #[cfg(feature = "bench-ungated")]
+        let decided = if self.ungated {
+            gate::ungated_for_bench(&self.catalogue, &ctx)
+        } else {
+            gate::check(&policy, &self.catalogue, &ctx)
+        };
+        #[cfg(not(feature = "bench-ungated"))]
+        let decided = gate::check(&policy, &self.catalogue, &ctx);
+        let mut authorized = match decided {
             Ok(a) => a,
             Err(denial) if denial.wire() == WireDenial::Unauthorized => {
                 tracing::info!(tenant = session.tenant(), tool = %name.escape_debug(), reason = %denial, "call denied");
