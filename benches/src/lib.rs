@@ -6,6 +6,8 @@
 //! verification of the very bytes the gate verifies), policies grown for the scaling
 //! series, and — behind the `peers` feature — the peers deciding the same question.
 
+pub mod report;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, VerifyingKey};
