@@ -50,6 +50,10 @@ pub struct LoadReport {
     pub started: String,
     pub warmup_secs: f64,
     pub duration_secs: f64,
+    /// The profile paces each tenant to this many calls a second: the rates are bounded
+    /// by it, and a latency counts from when its call was due, the wait for its pacing
+    /// slot included.
+    pub paced_calls_per_second: Option<f64>,
     pub levels: Vec<Level>,
     /// The noisy-neighbour comparison, or why it was not run.
     pub neighbour: Result<Neighbour, String>,
@@ -493,6 +497,12 @@ pub async fn run(
     let setup = Setup::new(target, plan)?;
     let transcript = Transcript::discarding();
     let started = crate::timefmt::rfc3339(std::time::SystemTime::now());
+    let paced = target.profile.limits.calls_per_second;
+    if let Some(rate) = paced {
+        progress.phase(&format!(
+            "the profile paces each tenant to {rate} calls/s: rates are bounded by it, and latencies include the wait for a pacing slot"
+        ));
+    }
     let mut levels = Vec::new();
     for &n in &plan.levels {
         progress.phase(&format!(
@@ -547,6 +557,7 @@ pub async fn run(
         started,
         warmup_secs: plan.warmup.as_secs_f64(),
         duration_secs: plan.duration.as_secs_f64(),
+        paced_calls_per_second: paced,
         levels,
         neighbour,
     })
