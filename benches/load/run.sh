@@ -13,11 +13,14 @@ out=${OUT:-$target/load}
 mkdir -p "$out"
 server_cpu=${SERVER_CPU:-0}
 load_cpu=${LOAD_CPU:-1}
-for p in ${PROFILES:-bare-rmcp-http reference-http-hs256 reference-http-eddsa reference-http-ungated}; do
+for p in ${PROFILES:-bare-rmcp-http reference-http-hs256 reference-http-eddsa reference-http-ungated bare-rmcp-stdio reference-stdio-hs256}; do
     echo "== $p"
+    # Over stdio every caller is a server process of its own: those are not pinned.
+    pin_server=()
+    [[ $p == *-http* ]] && pin_server=(--server-pin "$server_cpu")
     "$target/release/mcp-tenancy" load "$p.toml" \
         --concurrency "${CONCURRENCY:-1,4,16}" --duration "${DURATION:-5s}" --warmup "${WARMUP:-2s}" \
-        --pin "$load_cpu" --server-pin "$server_cpu" --out "$out/$p.json"
+        --pin "$load_cpu" "${pin_server[@]}" --out "$out/$p.json"
 done
 # server-everything (TypeScript SDK, stdio, one process per caller) when Node is here:
 # its profile's tenants call different tools, so one tenant and no neighbour phase.
