@@ -24,19 +24,7 @@ fn series(c: &mut Criterion, name: &str, sizes: &[usize], grow: fn(usize) -> Gro
     for &n in sizes {
         let g = grow(n);
         let catalogue = Catalogue::new(g.tools.clone());
-        let token = b::call_token_at(
-            &g.policy,
-            "hs",
-            (&g.tenant, "alice"),
-            (g.tool, "notes:read"),
-            NOW,
-            "bench-jti",
-        );
-        let bearer = b::session_bearer(&g.policy, "hs", &g.tenant);
-        let session = g
-            .policy
-            .authenticate(&bearer, NOW)
-            .expect("the bearer verifies");
+        let (session, token) = g.session_and_token();
         let args = Map::new();
         let ctx = CallContext {
             session: &session,

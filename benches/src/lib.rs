@@ -175,6 +175,27 @@ fn grown(
     }
 }
 
+impl Grown {
+    /// A verified session of the measured tenant, and an authorised call token for
+    /// the measured tool (HS256, living from [`NOW`]).
+    pub fn session_and_token(&self) -> (mcp_tenancy_server::core::policy::Session, String) {
+        let bearer = session_bearer(&self.policy, "hs", &self.tenant);
+        let session = self
+            .policy
+            .authenticate(&bearer, NOW)
+            .expect("the bearer verifies");
+        let token = call_token_at(
+            &self.policy,
+            "hs",
+            (&self.tenant, "alice"),
+            (self.tool, "notes:read"),
+            NOW,
+            "bench-jti",
+        );
+        (session, token)
+    }
+}
+
 /// `n` tenants, each entitled to the same 10 tools (two tiers of five), each with
 /// one principal entitled to both; the measured call is the middle tenant's.
 pub fn with_tenants(n: usize) -> Grown {
@@ -408,16 +429,8 @@ mod tests {
     fn the_scaling_fixtures_authorise_their_measured_call() {
         for g in [with_tenants(10), with_tools_per_tenant(10)] {
             let catalogue = Catalogue::new(g.tools.clone());
-            let token = call_token_at(
-                &g.policy,
-                "hs",
-                (&g.tenant, "alice"),
-                (g.tool, "notes:read"),
-                NOW,
-                "j",
-            );
-            let bearer = session_bearer(&g.policy, "ed", &g.tenant);
-            let session = g.policy.authenticate(&bearer, NOW).unwrap();
+            // The very session and token the scaling series measures.
+            let (session, token) = g.session_and_token();
             let args = Map::new();
             let ctx = CallContext {
                 session: &session,
