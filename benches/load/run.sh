@@ -22,6 +22,13 @@ for p in ${PROFILES:-bare-rmcp-http reference-http-hs256 reference-http-eddsa re
         --concurrency "${CONCURRENCY:-1,4,16}" --duration "${DURATION:-5s}" --warmup "${WARMUP:-2s}" \
         --pin "$load_cpu" "${pin_server[@]}" --out "$out/$p.json"
 done
+# The Python `mcp` peer when Python is here (python-mcp.sh installs the SDK on first use).
+if [[ -z "${PROFILES:-}" ]] && command -v python3 > /dev/null; then
+    echo "== python-mcp-http"
+    "$target/release/mcp-tenancy" load python-mcp-http.toml \
+        --concurrency "${CONCURRENCY:-1,4,16}" --duration "${DURATION:-5s}" --warmup "${WARMUP:-2s}" \
+        --pin "$load_cpu" --server-pin "$server_cpu" --out "$out/python-mcp-http.json"
+fi
 # server-everything (TypeScript SDK, stdio, one process per caller) when Node is here:
 # its profile's tenants call different tools, so one tenant and no neighbour phase.
 if [[ -z "${PROFILES:-}" ]] && command -v npm > /dev/null; then

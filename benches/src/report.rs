@@ -207,6 +207,36 @@ fn cpu_note(level: &Value) -> String {
     }
 }
 
+/// The cache hit rates the server published for a load level, as the report writes
+/// them (`not published` with the reason otherwise).
+fn hit_note(level: &Value) -> String {
+    let stats = &level["server_stats"];
+    match stats.get("published") {
+        Some(p) => {
+            let rates: Vec<String> = p["hit_rates"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, r)| {
+                    let name = k.rsplit('.').next().unwrap_or(k);
+                    format!("{name} {:.1} %", r.as_f64().unwrap_or(0.0) * 100.0)
+                })
+                .collect();
+            if rates.is_empty() {
+                "no lookups".into()
+            } else {
+                rates.join(", ")
+            }
+        }
+        None => format!(
+            "not published ({})",
+            stats["not_published"]["reason"]
+                .as_str()
+                .unwrap_or("the result predates server statistics")
+        ),
+    }
+}
+
 fn server_cores(level: &Value) -> Option<f64> {
     level["server_cpu"]["measured"]["cores"].as_f64()
 }
@@ -241,7 +271,7 @@ pub fn markdown(m: &Medians, load: &BTreeMap<String, Value>) -> String {
 /// The end-to-end target: the reference server (HS256) against the bare rmcp server,
 /// at the largest level both ran — measured only when the bare server used ≥ 90 % of
 /// its core (else the load generator was the bottleneck).
-fn end_to_end(load: &BTreeMap<String, Value>) -> Option<(usize, f64, f64, Option<f64>)> {
+fn end_to_end(load: &BTreeMap<String, Value>) -> Option<(usize, f64, f64, Option<f64>, String)> {
     let (bare, gated) = (
         load.get("bare-rmcp-http")?,
         load.get("reference-http-hs256")?,
@@ -253,22 +283,27 @@ fn end_to_end(load: &BTreeMap<String, Value>) -> Option<(usize, f64, f64, Option
         g["per_second"].as_f64()?,
         b["per_second"].as_f64()?,
         server_cores(&b),
+        format!(
+            "reference server CPU {}, cache hits {}",
+            cpu_note(&g),
+            hit_note(&g)
+        ),
     ))
 }
 
 fn load_targets_markdown(load: &BTreeMap<String, Value>) -> String {
     let mut out = String::new();
     match end_to_end(load) {
-        Some((n, gated, bare, cores)) if cores.is_some_and(|c| c >= 0.9) => {
+        Some((n, gated, bare, cores, gated_note)) if cores.is_some_and(|c| c >= 0.9) => {
             let r = gated / bare;
             let _ = writeln!(
                 out,
-                "| reference server (HS256) ≥ 0.9× the bare rmcp server, end to end ({n} callers) | {r:.2}× ({gated:.0}/s against {bare:.0}/s; bare server CPU {:.0} %) | {} |",
+                "| reference server (HS256) ≥ 0.9× the bare rmcp server, end to end ({n} callers) | {r:.2}× ({gated:.0}/s against {bare:.0}/s; bare server CPU {:.0} %; {gated_note}) | {} |",
                 cores.unwrap_or(0.0) * 100.0,
                 if r >= 0.9 { "met" } else { "**not met**" }
             );
         }
-        Some((n, _, _, cores)) => {
+        Some((n, _, _, cores, _)) => {
             let _ = writeln!(
                 out,
                 "| reference server (HS256) ≥ 0.9× the bare rmcp server, end to end ({n} callers) | not measured: the bare server used {} of its core, so the load generator was the bottleneck | not measured |",
@@ -295,7 +330,10 @@ fn load_markdown(load: &BTreeMap<String, Value>) -> String {
         return "\n## End to end\n\nNo load results: run `bash benches/load/run.sh`.\n".into();
     }
     let mut out = String::from(
-        "\n## End to end (`mcp-tenancy load`)\n\n| target | tool | callers | calls/s | refused | errors | server CPU | p50 / p99 per tenant |\n|---|---|---|---|---|---|---|---|\n",
+        "\n## End to end (`mcp-tenancy load`)\n\nServer CPU is the share of one core the server used while measured; cache hits are the \
+         rates the server published (`[load] stats_url`). A paced target's latencies include the \
+         wait for a pacing slot; \"service\" leaves it out.\n\n\
+         | target | tool | callers | calls/s | refused | errors | server CPU | cache hits | p50 / p99 per tenant |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for (name, r) in load {
         for l in r["levels"].as_array().into_iter().flatten() {
@@ -304,23 +342,32 @@ fn load_markdown(load: &BTreeMap<String, Value>) -> String {
                 .into_iter()
                 .flatten()
                 .map(|t| {
+                    let ms = |v: &Value| v.as_f64().unwrap_or(0.0) / 1000.0;
+                    let service = t.get("service").map_or(String::new(), |s| {
+                        format!(
+                            " (service {:.2} / {:.2} ms)",
+                            ms(&s["p50_us"]),
+                            ms(&s["p99_us"])
+                        )
+                    });
                     format!(
-                        "{} {:.2} / {:.2} ms",
+                        "{} {:.2} / {:.2} ms{service}",
                         t["tenant"].as_str().unwrap_or(""),
-                        t["p50_us"].as_f64().unwrap_or(0.0) / 1000.0,
-                        t["p99_us"].as_f64().unwrap_or(0.0) / 1000.0
+                        ms(&t["p50_us"]),
+                        ms(&t["p99_us"])
                     )
                 })
                 .collect();
             let _ = writeln!(
                 out,
-                "| {name} | `{}` | {} | {:.0} | {} | {} | {} | {} |",
+                "| {name} | `{}` | {} | {:.0} | {} | {} | {} | {} | {} |",
                 r["tool"].as_str().unwrap_or(""),
                 l["concurrency"],
                 l["per_second"].as_f64().unwrap_or(0.0),
                 l["refused"],
                 l["errors"],
                 cpu_note(l),
+                hit_note(l),
                 tenants.join("; ")
             );
         }
@@ -686,7 +733,25 @@ mod tests {
         );
         let md = markdown(&Medians::new(), &load);
         assert!(
-            md.contains("0.95× (950/s against 1000/s; bare server CPU 95 %) | met"),
+            md.contains("0.95× (950/s against 1000/s; bare server CPU 95 %; reference server CPU 95 %, cache hits not published (the result predates server statistics)) | met"),
+            "{md}"
+        );
+        let mut gated = level(950.0, 0.95);
+        gated["server_stats"] = json!({"published": {"counters": {},
+            "hit_rates": {"verified_tokens.bearer": 1.0, "verified_tokens.call": 0.0}}});
+        gated["per_tenant"] = json!([{"tenant": "acme", "p50_us": 500, "p99_us": 2000,
+            "service": {"p50_us": 400, "p90_us": 450, "p99_us": 900, "max_us": 1000}}]);
+        load.insert(
+            "reference-http-hs256".to_owned(),
+            json!({"tool": "t", "levels": [gated], "neighbour": {"Err": "x"}}),
+        );
+        let md = markdown(&Medians::new(), &load);
+        assert!(
+            md.contains("cache hits bearer 100.0 %, call 0.0 %) | met"),
+            "{md}"
+        );
+        assert!(
+            md.contains("acme 0.50 / 2.00 ms (service 0.40 / 0.90 ms)"),
             "{md}"
         );
         let page = html(&Medians::new(), &load);

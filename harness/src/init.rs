@@ -55,6 +55,7 @@ pub async fn draft(
         },
         limits: Default::default(),
         coverage: Default::default(),
+        load: Default::default(),
         auth: Default::default(),
         tokens: Default::default(),
         tenants: Vec::new(),

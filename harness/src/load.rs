@@ -51,8 +51,8 @@ pub struct LoadReport {
     pub warmup_secs: f64,
     pub duration_secs: f64,
     /// The profile paces each tenant to this many calls a second: the rates are bounded
-    /// by it, and a latency counts from when its call was due, the wait for its pacing
-    /// slot included.
+    /// by it, a latency includes the wait for its pacing slot, and each tenant's
+    /// `service` latencies leave that wait out.
     pub paced_calls_per_second: Option<f64>,
     pub levels: Vec<Level>,
     /// The noisy-neighbour comparison, or why it was not run.
@@ -77,7 +77,25 @@ pub struct Level {
     pub first_problem: Option<String>,
     pub server_cpu: Cpu,
     pub generator_cpu: Cpu,
+    /// What the server's `[load] stats_url` counted during the measured time.
+    pub server_stats: ServerStats,
     pub per_tenant: Vec<TenantLatency>,
+}
+
+/// The growth of the counters the server publishes (`[load] stats_url`) over a measured
+/// phase, and the hit rate of every `X_hits` / `X_misses` pair among them.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerStats {
+    Published {
+        /// Counter (its JSON path, dotted) → growth over the phase.
+        counters: std::collections::BTreeMap<String, f64>,
+        /// `X` → hits / (hits + misses) over the phase (only pairs with lookups).
+        hit_rates: std::collections::BTreeMap<String, f64>,
+    },
+    NotPublished {
+        reason: String,
+    },
 }
 
 /// Latency of one tenant's calls (microseconds; every measured call, ok or not).
@@ -91,6 +109,30 @@ pub struct TenantLatency {
     pub p90_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
+    /// The same calls without the time their connection waited for a pacing slot or a
+    /// rate-limit back-off — the server's service time. Only when there was a wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<Percentiles>,
+}
+
+/// Latency percentiles (microseconds).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Percentiles {
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+}
+
+impl Percentiles {
+    fn of(sorted: &[u32]) -> Self {
+        Self {
+            p50_us: percentile(sorted, 50.0),
+            p90_us: percentile(sorted, 90.0),
+            p99_us: percentile(sorted, 99.0),
+            max_us: sorted.last().copied().map_or(0, u64::from),
+        }
+    }
 }
 
 /// CPU used during a measured phase, as a share of one core.
@@ -335,6 +377,8 @@ async fn phase(
         let arguments = setup.arguments[caller.tenant].clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies: Vec<u32> = Vec::new();
+            let mut service: Vec<u32> = Vec::new();
+            let mut waited_any = false;
             let mut ok = 0u64;
             while Instant::now() < deadline {
                 let token = match &caller.tokens {
@@ -349,6 +393,7 @@ async fn phase(
                     None => None,
                 };
                 let sent = Instant::now();
+                let waited_before = caller.conn.paced_wait();
                 let answer = caller
                     .conn
                     .call_tool(&tool, arguments.clone(), token.as_deref())
@@ -357,7 +402,11 @@ async fn phase(
                 if sent < measure_from {
                     continue;
                 }
-                latencies.push(took.as_micros().min(u128::from(u32::MAX)) as u32);
+                let waited = caller.conn.paced_wait().saturating_sub(waited_before);
+                waited_any |= !waited.is_zero();
+                let micros = |d: Duration| d.as_micros().min(u128::from(u32::MAX)) as u32;
+                latencies.push(micros(took));
+                service.push(micros(took.saturating_sub(waited)));
                 match answer {
                     Ok(a)
                         if a.result()
@@ -377,18 +426,23 @@ async fn phase(
                     }
                 }
             }
-            (caller, latencies, ok)
+            (caller, latencies, waited_any.then_some(service), ok)
         }));
     }
     tokio::time::sleep_until(measure_from.into()).await;
     let before_server = server_cpu(target, &pids).await;
     let before_own = own_cpu();
+    let before_stats = stats(target).await;
     let mut latencies: Vec<Vec<u32>> = vec![Vec::new(); setup.tenants.len()];
+    let mut service: Vec<Option<Vec<u32>>> = vec![None; setup.tenants.len()];
     let mut oks = vec![0u64; setup.tenants.len()];
     let mut callers = Vec::new();
     for task in tasks {
-        if let Ok((caller, mine, ok)) = task.await {
+        if let Ok((caller, mine, waited, ok)) = task.await {
             latencies[caller.tenant].extend(mine);
+            if let Some(w) = waited {
+                service[caller.tenant].get_or_insert_default().extend(w);
+            }
             oks[caller.tenant] += ok;
             callers.push(caller);
         }
@@ -400,6 +454,10 @@ async fn phase(
         .max(1e-9);
     let after_server = server_cpu(target, &pids).await;
     let after_own = own_cpu();
+    let server_stats = match (before_stats, stats(target).await) {
+        (Ok(b), Ok(a)) => growth(&b, &a),
+        (Err(reason), _) | (_, Err(reason)) => ServerStats::NotPublished { reason },
+    };
     let cpu = |before: Result<f64, String>, after: Result<f64, String>| match (before, after) {
         (Ok(b), Ok(a)) => Cpu::Measured {
             cores: ((a - b) / seconds * 100.0).round() / 100.0,
@@ -419,15 +477,20 @@ async fn phase(
         .map(|(i, t)| {
             let mut l = std::mem::take(&mut latencies[i]);
             l.sort_unstable();
+            let all = Percentiles::of(&l);
             TenantLatency {
                 tenant: t.id.clone(),
                 callers: per_tenant_callers[i],
                 calls: l.len() as u64,
                 ok: oks[i],
-                p50_us: percentile(&l, 50.0),
-                p90_us: percentile(&l, 90.0),
-                p99_us: percentile(&l, 99.0),
-                max_us: l.last().copied().map_or(0, u64::from),
+                p50_us: all.p50_us,
+                p90_us: all.p90_us,
+                p99_us: all.p99_us,
+                max_us: all.max_us,
+                service: service[i].take().map(|mut w| {
+                    w.sort_unstable();
+                    Percentiles::of(&w)
+                }),
             }
         })
         .collect();
@@ -455,6 +518,7 @@ async fn phase(
         first_problem,
         server_cpu,
         generator_cpu,
+        server_stats,
         per_tenant,
     };
     (level, callers)
@@ -481,6 +545,87 @@ async fn server_cpu(target: &Target, pids: &[Option<u32>]) -> Result<f64, String
     }
 }
 
+/// The counters at the profile's `[load] stats_url`, flattened to dotted paths.
+async fn stats(target: &Target) -> Result<Vec<(String, f64)>, String> {
+    if target.profile.load.stats_url.is_none() {
+        return Err("the profile names no [load] stats_url".into());
+    }
+    let url = target
+        .stats_url()
+        .await
+        .ok_or("the server that [load] stats_url names by its port is not running")?;
+    let answer = reqwest::Client::new()
+        .get(&url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    let status = answer.status();
+    if !status.is_success() {
+        return Err(format!("GET {url}: HTTP {status}"));
+    }
+    let text = answer.text().await.map_err(|e| format!("GET {url}: {e}"))?;
+    let body: Value =
+        serde_json::from_str(&text).map_err(|e| format!("GET {url}: not JSON: {e}"))?;
+    let mut out = Vec::new();
+    flatten("", &body, &mut out);
+    if out.is_empty() {
+        return Err(format!("GET {url}: no numeric counter in the answer"));
+    }
+    Ok(out)
+}
+
+fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, f64)>) {
+    match value {
+        Value::Number(n) => out.extend(n.as_f64().map(|n| (prefix.to_owned(), n))),
+        Value::Object(members) => {
+            for (k, v) in members {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&path, v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Each counter's growth from `before` to `after`, and the hit rate of every
+/// `X_hits` / `X_misses` pair whose lookups grew.
+fn growth(before: &[(String, f64)], after: &[(String, f64)]) -> ServerStats {
+    let before: std::collections::BTreeMap<&str, f64> =
+        before.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let counters: std::collections::BTreeMap<String, f64> = after
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v - before.get(k.as_str()).copied().unwrap_or(0.0),
+            )
+        })
+        .collect();
+    let hit_rates = counters
+        .iter()
+        .filter_map(|(k, hits)| {
+            let stem = k.strip_suffix("_hits")?;
+            let misses = counters.get(&format!("{stem}_misses"))?;
+            let lookups = hits + misses;
+            (lookups > 0.0).then(|| {
+                (
+                    stem.to_owned(),
+                    (hits / lookups * 10_000.0).round() / 10_000.0,
+                )
+            })
+        })
+        .collect();
+    ServerStats::Published {
+        counters,
+        hit_rates,
+    }
+}
+
 async fn close(callers: Vec<Caller>) {
     for c in callers {
         c.conn.close().await;
@@ -500,7 +645,7 @@ pub async fn run(
     let paced = target.profile.limits.calls_per_second;
     if let Some(rate) = paced {
         progress.phase(&format!(
-            "the profile paces each tenant to {rate} calls/s: rates are bounded by it, and latencies include the wait for a pacing slot"
+            "the profile paces each tenant to {rate} calls/s: rates are bounded by it; latencies include the wait for a pacing slot, service latencies leave it out"
         ));
     }
     let mut levels = Vec::new();
@@ -715,6 +860,48 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert_eq!(parse_cpus("0,2-3"), Ok(vec![0, 2, 3]));
         assert!(parse_cpus("3-1").is_err() && parse_cpus("").is_err() && parse_cpus("x").is_err());
+    }
+
+    #[test]
+    fn published_counters_grow_and_pairs_give_hit_rates() {
+        let mut before = Vec::new();
+        flatten(
+            "",
+            &serde_json::json!({"cache": {"bearer_hits": 10, "bearer_misses": 2, "call_hits": 0,
+                "call_misses": 5, "entries": 7}, "version": "x", "idle_hits": 3, "idle_misses": 1}),
+            &mut before,
+        );
+        let mut after = Vec::new();
+        flatten(
+            "",
+            &serde_json::json!({"cache": {"bearer_hits": 40, "bearer_misses": 2, "call_hits": 0,
+                "call_misses": 35, "entries": 9, "new_hits": 1}, "idle_hits": 3, "idle_misses": 1}),
+            &mut after,
+        );
+        let ServerStats::Published {
+            counters,
+            hit_rates,
+        } = growth(&before, &after)
+        else {
+            panic!("published")
+        };
+        assert_eq!(counters["cache.bearer_hits"], 30.0);
+        assert_eq!(counters["cache.entries"], 2.0);
+        assert_eq!(
+            counters["cache.new_hits"], 1.0,
+            "a counter first seen after counts from 0"
+        );
+        assert!(!counters.contains_key("version"), "text is no counter");
+        assert_eq!(hit_rates["cache.bearer"], 1.0);
+        assert_eq!(hit_rates["cache.call"], 0.0);
+        assert!(
+            !hit_rates.contains_key("idle"),
+            "no lookups in the phase: no rate"
+        );
+        assert!(
+            !hit_rates.contains_key("cache.new"),
+            "no misses counter: no pair"
+        );
     }
 
     #[test]

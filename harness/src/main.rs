@@ -303,6 +303,30 @@ impl load::Progress for LoadTerminal {
                 t.p99_us as f64 / 1000.0,
                 t.max_us as f64 / 1000.0
             );
+            if let Some(s) = &t.service {
+                eprintln!(
+                    "    {:<16} without pacing waits: p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms",
+                    "",
+                    s.p50_us as f64 / 1000.0,
+                    s.p90_us as f64 / 1000.0,
+                    s.p99_us as f64 / 1000.0,
+                    s.max_us as f64 / 1000.0
+                );
+            }
+        }
+        if let load::ServerStats::Published { hit_rates, .. } = &level.server_stats {
+            let rates: Vec<String> = hit_rates
+                .iter()
+                .map(|(k, r)| format!("{k} {:.1} %", r * 100.0))
+                .collect();
+            eprintln!(
+                "    server's hit rates: {}",
+                if rates.is_empty() {
+                    "no lookups".to_owned()
+                } else {
+                    rates.join(", ")
+                }
+            );
         }
         if let Some(p) = &level.first_problem {
             eprintln!(

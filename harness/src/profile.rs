@@ -101,6 +101,9 @@ pub struct Profile {
     /// How to revoke an entitlement at runtime (T1.4); absent: T1.4 is skipped.
     #[serde(default)]
     pub revocation: Option<Revocation>,
+    /// What `mcp-tenancy load` may read of the target besides its answers.
+    #[serde(default)]
+    pub load: LoadSpec,
     /// Where the profile was read from; relative paths resolve against its directory.
     #[serde(skip)]
     pub path: PathBuf,
@@ -183,6 +186,17 @@ pub struct Coverage {
     pub max_tools_per_role: Option<usize>,
     /// At most this many tenants act (in profile order, one per set of entitlements).
     pub max_tenants: Option<usize>,
+}
+
+/// `[load]`: what `mcp-tenancy load` may read of the target besides its answers.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoadSpec {
+    /// A URL (`{port}`: the launched server's port) answering `GET` with a JSON object
+    /// of counters — e.g. the reference server's `serve --publish-stats`. Read before and
+    /// after every measured phase; the report gives each counter's growth, and the hit
+    /// rate of every `X_hits` / `X_misses` pair. Absent: "not published".
+    pub stats_url: Option<String>,
 }
 
 impl Coverage {
@@ -879,6 +893,18 @@ impl Profile {
         profile.validate_tokens().map_err(invalid)?;
         profile.limits.validate().map_err(invalid)?;
         profile.coverage.validate().map_err(invalid)?;
+        if let Some(url) = &profile.load.stats_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(format!(
+                    "load.stats_url must be an http:// or https:// URL, not {url:?}"
+                )));
+            }
+            if url.contains("{port}") && profile.target.command.is_empty() {
+                return Err(invalid(
+                    "load.stats_url uses {port} but there is no target.command to start the server on it".into(),
+                ));
+            }
+        }
         Ok(profile)
     }
 

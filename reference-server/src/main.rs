@@ -91,6 +91,12 @@ struct Serve {
     )]
     log: String,
 
+    /// Answer `GET /stats` (Streamable HTTP) with the verified-token cache's counters
+    /// (aggregate hits and misses, no tenant data), for load runs: `mcp-tenancy load`
+    /// reads them through the profile's `[load] stats_url`.
+    #[arg(long)]
+    publish_stats: bool,
+
     /// Benchmarks only (a build with the `bench-ungated` feature): serve every call
     /// without the gate — no call token, no entitlement — to measure what the gate
     /// costs a request. Never anywhere else.
@@ -254,6 +260,11 @@ fn serve(args: Serve) -> ExitCode {
     if !args.stdio && args.http.is_none() {
         return fail("choose a transport: --stdio or --http ADDR (see --help)");
     }
+    if args.stdio && args.publish_stats {
+        return fail(
+            "--publish-stats answers over Streamable HTTP (GET /stats): use it with --http ADDR",
+        );
+    }
     let Some(config_path) = args.config.clone() else {
         return fail(
             "--config FILE is required: tenants, entitlements and keys (e.g. conformance/targets/reference-server.toml)",
@@ -373,7 +384,16 @@ fn serve(args: Serve) -> ExitCode {
                 config.limits.max_message_bytes,
                 Arc::clone(&core),
             );
-            let app = http::router(server, &config.http, guard);
+            let mut app = http::router(server, &config.http, guard);
+            if args.publish_stats {
+                if config.http.path == http::STATS_PATH {
+                    return Err(format!(
+                        "--publish-stats answers at {} — the MCP endpoint cannot be there too ([http] path)",
+                        http::STATS_PATH
+                    ));
+                }
+                app = http::with_stats(app, Arc::clone(&core));
+            }
             http::serve_http(app, config.http.addr, &config.http.path).await.map_err(|e| e.to_string())
         }
     });

@@ -452,6 +452,7 @@ fn tree_pids(root: u32) -> Vec<u32> {
 struct Launched {
     child: OwnedChild,
     url: String,
+    port: u16,
     stderr: Tail,
 }
 
@@ -772,6 +773,17 @@ impl Target {
         self.http_url().await
     }
 
+    /// The profile's `[load] stats_url`, its `{port}` the launched server's (`None`: the
+    /// profile names none, or the server it names by port is not running).
+    pub async fn stats_url(&self) -> Option<String> {
+        let template = self.profile.load.stats_url.as_deref()?;
+        if self.profile.target.command.is_empty() {
+            return Some(expand(template, None));
+        }
+        let guard = self.http_server.lock().await;
+        guard.as_ref().map(|l| expand(template, Some(l.port)))
+    }
+
     async fn http_url(&self) -> Result<String, ClientError> {
         let target = &self.profile.target;
         let url_template = target.url.clone().unwrap_or_default();
@@ -848,6 +860,7 @@ impl Target {
         *guard = Some(Launched {
             child,
             url: url.clone(),
+            port,
             stderr: tail,
         });
         Ok(url)
@@ -1127,6 +1140,12 @@ impl Conn {
             Link::Stdio(s) => s.stderr_tail(),
             Link::Http(_) => String::new(),
         }
+    }
+
+    /// How long this connection has waited, in all, for its tenant's pacing slots and
+    /// rate-limit back-offs.
+    pub fn paced_wait(&self) -> Duration {
+        self.throttle.waited()
     }
 
     /// Over stdio, the process id of this connection's server.

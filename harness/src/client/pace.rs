@@ -9,6 +9,7 @@ use super::{ClientError, Transcript};
 use crate::profile::Limits;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -62,6 +63,9 @@ pub struct Throttle {
     /// Tenant id → the earliest time its next request may go out.
     slots: Arc<Mutex<HashMap<String, Instant>>>,
     tenant: String,
+    /// Nanoseconds this connection (every clone of its throttle) waited for pacing
+    /// slots and rate-limit back-offs.
+    waited: Arc<AtomicU64>,
 }
 
 /// The retries of one frame: the caller sends at [`Throttle::pace`], asks
@@ -99,6 +103,7 @@ impl Retries<'_> {
         }
         self.throttle.note(transcript, label, &limited);
         tokio::time::sleep(limited.wait).await;
+        self.throttle.add_wait(limited.wait);
         self.attempt += 1;
         Ok(true)
     }
@@ -122,7 +127,19 @@ impl Throttle {
             limits,
             slots,
             tenant: tenant.to_owned(),
+            waited: Arc::default(),
         }
+    }
+
+    /// How long this connection has waited, in all, for pacing slots and rate-limit
+    /// back-offs: a load run takes it out of a call's latency to give the service time.
+    pub fn waited(&self) -> Duration {
+        Duration::from_nanos(self.waited.load(Relaxed))
+    }
+
+    fn add_wait(&self, wait: Duration) {
+        let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+        self.waited.fetch_add(nanos, Relaxed);
     }
 
     pub fn budget(&self) -> Duration {
@@ -141,7 +158,11 @@ impl Throttle {
             slots.insert(self.tenant.clone(), slot + interval);
             slot
         };
-        tokio::time::sleep_until(at).await;
+        let now = Instant::now();
+        if at > now {
+            tokio::time::sleep_until(at).await;
+            self.add_wait(at - now);
+        }
     }
 
     /// Is this answer (HTTP `status` and `retry_after` header, or the JSON-RPC

@@ -99,17 +99,26 @@ struct Shard {
 }
 
 /// How the cache has been used (for reports and the load command).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CacheStats {
+    /// Lookups that answered, of every kind.
     pub hits: u64,
+    /// Lookups that did not (the caller verified in full).
     pub misses: u64,
+    /// Session bearers found / not found.
+    pub bearer_hits: u64,
+    pub bearer_misses: u64,
+    /// Call tokens found / not found (a fresh call token is always a miss: only
+    /// refused ones are remembered).
+    pub call_hits: u64,
+    pub call_misses: u64,
     pub entries: usize,
 }
 
 pub struct VerifiedTokens {
     shards: [Mutex<Shard>; SHARDS],
-    hits: AtomicU64,
-    misses: AtomicU64,
+    /// Lookups: bearer misses, bearer hits, call misses, call hits.
+    lookups: [AtomicU64; 4],
 }
 
 impl fmt::Debug for VerifiedTokens {
@@ -124,8 +133,7 @@ impl Default for VerifiedTokens {
     fn default() -> Self {
         Self {
             shards: std::array::from_fn(|_| Mutex::default()),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            lookups: Default::default(),
         }
     }
 }
@@ -161,12 +169,11 @@ impl VerifiedTokens {
                 .find(|e| e.answers(token, &parts, now))
                 .map(|e| e.verified.clone())
         });
-        let counter = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
+        let kind = match binding {
+            Binding::Bearer { .. } => 0,
+            Binding::Call { .. } => 2,
         };
-        counter.fetch_add(1, Relaxed);
+        self.lookups[kind + usize::from(found.is_some())].fetch_add(1, Relaxed);
         found
     }
 
@@ -224,9 +231,15 @@ impl VerifiedTokens {
             .iter()
             .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len)
             .sum();
+        let [bearer_misses, bearer_hits, call_misses, call_hits] =
+            self.lookups.each_ref().map(|n| n.load(Relaxed));
         CacheStats {
-            hits: self.hits.load(Relaxed),
-            misses: self.misses.load(Relaxed),
+            hits: bearer_hits + call_hits,
+            misses: bearer_misses + call_misses,
+            bearer_hits,
+            bearer_misses,
+            call_hits,
+            call_misses,
             entries,
         }
     }

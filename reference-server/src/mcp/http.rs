@@ -938,6 +938,30 @@ pub fn router(server: McpServer, config: &HttpConfig, guard_state: Guard) -> (Ro
     (app, conns)
 }
 
+/// The path [`with_stats`] answers at.
+pub const STATS_PATH: &str = "/stats";
+
+/// `serve --publish-stats` (load runs, operators): `GET /stats` answers the
+/// verified-token cache's counters as JSON — `{"verified_tokens": {"bearer_hits": …}}`,
+/// aggregate counts of the policy in force, no tenant's data — outside the guard, so
+/// a load generator can read them between phases. Off by default.
+pub fn with_stats((app, conns): (Router, Arc<Conns>), core: Arc<Core>) -> (Router, Arc<Conns>) {
+    let stats = move || {
+        let core = Arc::clone(&core);
+        async move {
+            let body = serde_json::json!({ "verified_tokens": core.policy().verified().stats() });
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body.to_string(),
+            )
+        }
+    };
+    (app.route(STATS_PATH, axum::routing::get(stats)), conns)
+}
+
 /// Binds `addr` and serves until Ctrl-C / SIGTERM, through the bounded accept loop
 /// ([`super::listen`]). Prints the bound URL on stderr
 /// (`listening on http://127.0.0.1:PORT/mcp`), so port 0 can be used.
