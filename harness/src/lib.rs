@@ -24,5 +24,6 @@ pub mod profile;
 pub mod proxy;
 pub mod report;
 pub mod runner;
+pub mod seeds;
 pub mod timefmt;
 pub mod variants;

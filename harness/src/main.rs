@@ -6,6 +6,7 @@
 //! mcp-tenancy init -- python3 server.py        # a draft profile from its tools/list
 //! mcp-tenancy list [--markdown]
 //! mcp-tenancy load conformance/targets/reference-http.toml --concurrency 1,4,16
+//! mcp-tenancy seeds mcp-tenancy-report/report.json --out fuzz/seeds
 //! ```
 
 use clap::{Parser, Subcommand};
@@ -115,6 +116,22 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Turn the frames a run sent (its report.json) into fuzz seeds: every sent frame,
+    /// every tools/call's arguments and every call token, under OUT/<target>/, each
+    /// named by its check and a hash of its content (written once).
+    Seeds {
+        /// A report.json written by `mcp-tenancy run`.
+        report: PathBuf,
+        /// The seed directory (one subdirectory per fuzz target).
+        #[arg(long, value_name = "DIR", default_value = "fuzz/seeds")]
+        out: PathBuf,
+        /// Seeds of distinct shape kept per check and target.
+        #[arg(long, value_name = "N", default_value_t = 4)]
+        per_check: usize,
+        /// The largest seed kept, in bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = 65536)]
+        max_bytes: usize,
+    },
     /// List the check catalogue.
     List {
         /// Print it as Markdown (the project's CONFORMANCE.md is this output).
@@ -187,6 +204,36 @@ fn main() -> ExitCode {
             list(markdown);
             ExitCode::SUCCESS
         }
+        Command::Seeds {
+            report,
+            out,
+            per_check,
+            max_bytes,
+        } => match mcp_tenancy::seeds::write(
+            &report,
+            &out,
+            mcp_tenancy::seeds::Limits {
+                per_check,
+                max_bytes,
+            },
+        ) {
+            Ok(written) => {
+                for (target, (found, new)) in &written.per_target {
+                    eprintln!(
+                        "seeds: {target}: {found} found, {new} new in {}",
+                        out.join(target).display()
+                    );
+                }
+                if written.per_target.is_empty() {
+                    eprintln!("seeds: the report holds no sent frame");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("mcp-tenancy seeds: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Run {
             profile,
             only,

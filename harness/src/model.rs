@@ -88,8 +88,11 @@ pub enum Direction {
     Note,
 }
 
-/// One exchange recorded for the report. Bodies are kept as text (lossy UTF-8 for
-/// hostile frames) and truncated to a bound so a report stays readable.
+/// One exchange recorded for the report. The body is kept as text to read (lossy
+/// UTF-8 for hostile frames, cut at a bound so a report stays readable), and whenever
+/// that text is not the frame exactly, the whole frame as bytes beside it (base64), so
+/// that the hostile frames can be replayed and turned into fuzz seeds
+/// (`mcp-tenancy seeds`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Frame {
     pub direction: Direction,
@@ -100,6 +103,22 @@ pub struct Frame {
     /// Transport detail: `stdio`, `POST /mcp → 200 text/event-stream`, …
     pub channel: String,
     pub body: String,
+    /// The whole frame, standard base64, when `body` is cut or not its exact bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_base64: Option<String>,
+}
+
+impl Frame {
+    /// The frame's exact bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        match &self.bytes_base64 {
+            Some(b) => base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .unwrap_or_else(|_| self.body.clone().into_bytes()),
+            None => self.body.clone().into_bytes(),
+        }
+    }
 }
 
 /// What the harness sent again during a check, for the report: rate-limited frames

@@ -899,6 +899,11 @@ impl Profile {
                     "load.stats_url must be an http:// or https:// URL, not {url:?}"
                 )));
             }
+            if profile.target.transport == Transport::Stdio && url.contains("{port}") {
+                return Err(invalid(
+                    "load.stats_url uses {port}, but a stdio target listens on no port: give the URL it publishes at, or leave [load] stats_url out".into(),
+                ));
+            }
             if url.contains("{port}") && profile.target.command.is_empty() {
                 return Err(invalid(
                     "load.stats_url uses {port} but there is no target.command to start the server on it".into(),
@@ -1573,5 +1578,51 @@ tenant_argument = "tenant_id"
             .to_string();
         assert!(err.contains("line 5") && err.contains("comand"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// The `profile_parse` fuzz oracle (`fuzz/fuzz_targets/profile_parse.rs`; seeds replayed
+/// by `cargo test`): any bytes as a profile file. Text that is not UTF-8 is refused as
+/// the loader refuses it; every other input parses or gets a clear error — one that
+/// names the file and says what is wrong — and never a panic. A profile that parses
+/// meets the loader's own invariants (unique tenant ids, a command for stdio).
+pub mod fuzzing {
+    use super::{Profile, ProfileError, Transport};
+    use std::path::Path;
+
+    pub fn check_parse(data: &[u8]) {
+        let Ok(text) = std::str::from_utf8(data) else {
+            return;
+        };
+        // A file name no fuzz input can make `extends` meet (a cycle is found by name).
+        let path = Path::new("/nonexistent/mcp-tenancy-fuzz/profile.toml");
+        match Profile::parse(text, path) {
+            Ok(p) => {
+                let mut ids: Vec<&str> = p.tenants.iter().map(|t| t.id.as_str()).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                assert_eq!(
+                    ids.len(),
+                    p.tenants.len(),
+                    "a parsed profile repeats a tenant id"
+                );
+                assert!(
+                    p.target.transport != Transport::Stdio || !p.target.command.is_empty(),
+                    "a parsed stdio profile has no command"
+                );
+            }
+            Err(e) => {
+                let shown = e.to_string();
+                let (ProfileError::Read { path: named, .. }
+                | ProfileError::Parse { path: named, .. }
+                | ProfileError::Invalid { path: named, .. }
+                | ProfileError::Secret { path: named, .. }) = &e;
+                assert!(!named.is_empty(), "an error that names no file: {shown}");
+                assert!(
+                    shown.len() > named.len() + 10,
+                    "an error that says nothing: {shown:?}"
+                );
+            }
+        }
     }
 }

@@ -388,25 +388,3 @@ pub mod fuzzing {
         }
     }
 }
-
-#[cfg(test)]
-mod seed_replay {
-    /// Every file under fuzz/seeds/jsonrpc_frame (and fuzz/regressions/jsonrpc_frame,
-    /// when present) passes the fuzz oracle under plain `cargo test`.
-    #[test]
-    fn fuzz_seeds_and_regressions_replay() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-        let mut n = 0;
-        for dir in ["seeds/jsonrpc_frame", "regressions/jsonrpc_frame"] {
-            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let data = std::fs::read(entry.path()).expect("readable seed");
-                super::fuzzing::check_frame(&data);
-                n += 1;
-            }
-        }
-        assert!(n > 0, "no fuzz seeds found under {}", root.display());
-    }
-}

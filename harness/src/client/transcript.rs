@@ -52,7 +52,8 @@ impl Transcript {
         }
     }
 
-    /// Records a frame; `body` may be any bytes (shown as lossy UTF-8, truncated).
+    /// Records a frame; `body` may be any bytes (shown as lossy UTF-8, truncated; the
+    /// exact bytes kept beside whenever the text is not them).
     pub fn record(
         &self,
         direction: Direction,
@@ -63,21 +64,27 @@ impl Transcript {
         if !self.keep {
             return;
         }
-        let text = String::from_utf8_lossy(body);
+        let raw = body;
+        let text = String::from_utf8_lossy(raw);
         let body = match text.char_indices().nth(MAX_BODY_CHARS) {
             Some((cut, _)) => format!(
                 "{}… [{} more bytes]",
                 &text[..cut],
-                body.len().saturating_sub(cut)
+                raw.len().saturating_sub(cut)
             ),
             None => text.into_owned(),
         };
+        let exact = body.as_bytes() == raw;
         let frame = Frame {
             direction,
             at_ms: self.start.elapsed().as_millis() as u64,
             session: session.to_owned(),
             channel: channel.into(),
             body,
+            bytes_base64: (!exact).then(|| {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            }),
         };
         self.frames
             .lock()
@@ -134,5 +141,12 @@ mod tests {
         let frames = t.frames();
         assert!(frames[0].body.ends_with("… [10 more bytes]"));
         assert_eq!(frames[1].body, "\u{fffd}\u{fffd}{");
+        // … and each whole, as bytes.
+        assert_eq!(frames[0].bytes(), vec![b'x'; MAX_BODY_CHARS + 10]);
+        assert_eq!(frames[1].bytes(), b"\xff\xfe{");
+        t.record(Direction::Sent, "s", "stdio", b"{\"ok\":1}");
+        let plain = &t.frames()[2];
+        assert!(plain.bytes_base64.is_none(), "an exact body needs no copy");
+        assert_eq!(plain.bytes(), b"{\"ok\":1}");
     }
 }

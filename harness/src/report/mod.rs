@@ -419,6 +419,7 @@ pub(crate) mod fixture {
                 session: "acme#1".into(),
                 channel: "stdio".into(),
                 body: r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.into(),
+                bytes_base64: None,
             }],
             expected_failure: None,
         }
@@ -475,6 +476,7 @@ pub(crate) mod fixture {
             session: "acme#1".into(),
             channel: "stdio".into(),
             body: HOSTILE.into(),
+            bytes_base64: None,
         });
         fail.transcript.push(Frame {
             direction: Direction::Note,
@@ -482,6 +484,7 @@ pub(crate) mod fixture {
             session: "acme#1".into(),
             channel: "stderr".into(),
             body: "server said \u{1b}[2K goodbye".into(),
+            bytes_base64: None,
         });
 
         let mut skip = check("T1.1", "list-exactly-entitled", Outcome::Skip);

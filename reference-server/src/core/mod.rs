@@ -6,6 +6,7 @@
 //! [`crate::mcp`] hands to the SDK.
 
 pub mod budget;
+pub mod fuzzing;
 pub mod gate;
 pub mod hashing;
 pub mod jws;
