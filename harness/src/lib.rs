@@ -17,6 +17,7 @@ pub mod catalogue;
 pub mod checks;
 pub mod client;
 pub mod expected;
+pub mod fuzz;
 pub mod init;
 pub mod load;
 pub mod model;

@@ -7,6 +7,7 @@
 //! mcp-tenancy list [--markdown]
 //! mcp-tenancy load conformance/targets/reference-http.toml --concurrency 1,4,16
 //! mcp-tenancy seeds mcp-tenancy-report/report.json --out fuzz/seeds
+//! mcp-tenancy fuzz conformance/targets/reference-http.toml --time 60s [--seed N]
 //! ```
 
 use clap::{Parser, Subcommand};
@@ -116,6 +117,30 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Fuzz a target through its profile: generated calls (arguments from each tool's
+    /// inputSchema), interleaved calls of several tenants and hostile frames, each
+    /// round judged by liveness and by reading every tenant back. Findings are shrunk
+    /// and written as reproducers that mint their tokens afresh (`--replay FILE`).
+    /// Exit code 1 when something was found (or a replay reproduces).
+    Fuzz {
+        /// The target profile (TOML).
+        profile: PathBuf,
+        /// How long to fuzz (60s, 5m).
+        #[arg(long, value_name = "TIME", default_value = "60s")]
+        time: String,
+        /// The random seed (default: from the clock; printed, so a run can be repeated).
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
+        /// Where reproducers and fuzz.json are written.
+        #[arg(long, value_name = "DIR", default_value = "mcp-tenancy-fuzz")]
+        out: PathBuf,
+        /// Replay a reproducer instead of fuzzing.
+        #[arg(long, value_name = "FILE")]
+        replay: Option<PathBuf>,
+        /// No progress lines on stderr.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Turn the frames a run sent (its report.json) into fuzz seeds: every sent frame,
     /// every tools/call's arguments and every call token, under OUT/<target>/, each
     /// named by its check and a hash of its content (written once).
@@ -204,6 +229,14 @@ fn main() -> ExitCode {
             list(markdown);
             ExitCode::SUCCESS
         }
+        Command::Fuzz {
+            profile,
+            time,
+            seed,
+            out,
+            replay,
+            quiet,
+        } => fuzz(profile, &time, seed, out, replay, quiet),
         Command::Seeds {
             report,
             out,
@@ -712,5 +745,161 @@ fn run(
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+struct FuzzProgress {
+    quiet: bool,
+}
+
+impl mcp_tenancy::fuzz::Progress for FuzzProgress {
+    fn note(&mut self, what: &str) {
+        if !self.quiet {
+            eprintln!("fuzz: {what}");
+        }
+    }
+}
+
+fn fuzz(
+    profile_path: PathBuf,
+    time: &str,
+    seed: Option<u64>,
+    out: PathBuf,
+    replay: Option<PathBuf>,
+    quiet: bool,
+) -> ExitCode {
+    use mcp_tenancy::fuzz;
+    let profile = match Profile::load(&profile_path) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("mcp-tenancy fuzz: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let time = match load::parse_duration(time) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("mcp-tenancy fuzz: --time {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let target = Target::new(profile);
+    if let Some(file) = replay {
+        let reproducer: fuzz::Reproducer = match std::fs::read_to_string(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!(
+                    "mcp-tenancy fuzz: cannot read the reproducer {}: {e}",
+                    file.display()
+                );
+                return ExitCode::from(2);
+            }
+        };
+        let result = runtime.block_on(async {
+            let r = fuzz::replay(&target, &reproducer).await;
+            target.shutdown().await;
+            r
+        });
+        return match result {
+            Ok(Some(seen)) => {
+                eprintln!(
+                    "fuzz: the finding reproduces ({:?}): {seen}",
+                    reproducer.kind
+                );
+                ExitCode::from(1)
+            }
+            Ok(None) => {
+                eprintln!("fuzz: the finding does not reproduce on this target");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("mcp-tenancy fuzz: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let seed = seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    let plan = fuzz::FuzzPlan {
+        time,
+        seed,
+        out: out.clone(),
+    };
+    if !quiet {
+        eprintln!(
+            "fuzz: {} for {:.0} s, seed {seed} (repeat with --seed {seed})",
+            target.profile.name,
+            time.as_secs_f64()
+        );
+    }
+    let mut progress = FuzzProgress { quiet };
+    let result = runtime.block_on(async {
+        let r = fuzz::run(&target, &profile_path, &plan, &mut progress).await;
+        target.shutdown().await;
+        r
+    });
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mcp-tenancy fuzz: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _ = std::fs::create_dir_all(&out);
+    let json_path = out.join("fuzz.json");
+    if let Err(e) = std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&report).expect("a report serialises") + "\n",
+    ) {
+        eprintln!(
+            "mcp-tenancy fuzz: cannot write {}: {e}",
+            json_path.display()
+        );
+        return ExitCode::from(2);
+    }
+    eprintln!(
+        "fuzz: {:.0} s, {} rounds: {} calls ({} refused), {} hostile frames, {} read-backs",
+        report.seconds,
+        report.rounds,
+        report.calls,
+        report.calls_refused,
+        report.hostile_frames,
+        report.read_backs
+    );
+    for (tenant, tools) in &report.tools {
+        eprintln!(
+            "fuzz: {tenant} called {}",
+            if tools.is_empty() {
+                "no tool".to_owned()
+            } else {
+                tools.join(", ")
+            }
+        );
+    }
+    for n in &report.not_checked {
+        eprintln!("fuzz: not checked: {n}");
+    }
+    eprintln!("fuzz: result in {}", json_path.display());
+    if report.findings.is_empty() {
+        eprintln!("fuzz: nothing found");
+        ExitCode::SUCCESS
+    } else {
+        for f in &report.findings {
+            eprintln!(
+                "FINDING ({:?}): {}\n  reproducer: {}",
+                f.kind, f.seen, f.reproducer
+            );
+        }
+        ExitCode::from(1)
     }
 }

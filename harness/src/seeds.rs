@@ -94,10 +94,7 @@ pub fn seeds(report: &Value) -> Result<Vec<Seed>, String> {
 }
 
 /// [`seeds`] within `limits`.
-pub fn seeds_within(
-    report: &Value,
-    limits: Limits,
-) -> Result<Vec<Seed>, String> {
+pub fn seeds_within(report: &Value, limits: Limits) -> Result<Vec<Seed>, String> {
     let checks = report["checks"]
         .as_array()
         .ok_or("not a mcp-tenancy report.json: no \"checks\" array")?;

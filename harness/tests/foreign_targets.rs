@@ -79,9 +79,12 @@ fn warns_only_on(report: &RunReport, id: &str, cases: &[&str]) {
 
 #[tokio::test]
 async fn a_correct_server_with_other_conventions_passes_over_stdio_and_http() {
-    for profile in ["notes-stdio.toml", "notes-http.toml"] {
-        let target = notes(profile, &[], |_| {});
-        let report = run(&target, "T0,T1,T2,T3,T6").await;
+    let profiles = ["notes-stdio.toml", "notes-http.toml"];
+    let targets: Vec<Target> = profiles.iter().map(|p| notes(p, &[], |_| {})).collect();
+    // Both transports at once: each run mostly waits on its server.
+    let reports =
+        mcp_tenancy::client::join_all(targets.iter().map(|t| run(t, "T0,T1,T2,T3,T6"))).await;
+    for (profile, report) in profiles.into_iter().zip(reports) {
         clean(&report);
         // The contract has no action or resource claim: the seed's reason, as a warning.
         warns_only_on(&report, "T2.3", &["binds the action", "binds the resource"]);
@@ -177,7 +180,7 @@ async fn a_rate_limited_flawed_server_still_has_its_flaw_caught() {
 
 #[tokio::test]
 async fn every_flaw_is_caught_by_the_check_of_its_property() {
-    for (flaw, id, case) in [
+    let flaws = [
         ("scope-ignored", "T2.3", "a token for"),
         ("scope-missing-wildcard", "T2.3", "scope claim missing"),
         ("list-only", "T6.1", "calls export"),
@@ -240,8 +243,15 @@ async fn every_flaw_is_caught_by_the_check_of_its_property() {
             "T3.1",
             "alice of acme calls charge with user_id",
         ),
-    ] {
-        caught("notes-stdio.toml", flaw, id, case).await;
+    ];
+    // Four servers at a time: each flaw is a server process of its own, mostly waiting.
+    for group in flaws.chunks(4) {
+        mcp_tenancy::client::join_all(
+            group
+                .iter()
+                .map(|(flaw, id, case)| caught("notes-stdio.toml", flaw, id, case)),
+        )
+        .await;
     }
 }
 
@@ -264,7 +274,7 @@ async fn caught(profile: &str, flaw: &str, id: &str, case: &str) {
 
 #[tokio::test]
 async fn token_and_session_flaws_are_caught_by_their_checks() {
-    for (profile, flaw, id, case) in [
+    let flaws = [
         // A call token not recorded when used.
         (
             "notes-stdio.toml",
@@ -303,8 +313,15 @@ async fn token_and_session_flaws_are_caught_by_their_checks() {
             "T2.7",
             "bearer on acme's live session id",
         ),
-    ] {
-        caught(profile, flaw, id, case).await;
+    ];
+    // Three servers at a time (T2.7's stream case waits for its bearer to expire).
+    for group in flaws.chunks(3) {
+        mcp_tenancy::client::join_all(
+            group
+                .iter()
+                .map(|(profile, flaw, id, case)| caught(profile, flaw, id, case)),
+        )
+        .await;
     }
 }
 

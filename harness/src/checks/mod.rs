@@ -517,7 +517,7 @@ impl<'a> Ctx<'a> {
     /// of `tenant` — over stdio the only one that shares the call's process), else in a
     /// session kept open for read-backs. A list call that does not succeed is an `Err`
     /// naming it.
-    async fn read_lists(
+    pub(crate) async fn read_lists(
         &mut self,
         tenant: &Tenant,
         mut via: Option<&mut Conn>,
