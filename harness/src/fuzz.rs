@@ -110,6 +110,24 @@ pub struct FuzzReport {
     pub findings: Vec<Finding>,
 }
 
+impl FuzzReport {
+    fn empty(target: &Target, seed: u64) -> Self {
+        Self {
+            target: target.profile.name.clone(),
+            seed,
+            seconds: 0.0,
+            rounds: 0,
+            calls: 0,
+            calls_refused: 0,
+            hostile_frames: 0,
+            read_backs: 0,
+            tools: BTreeMap::new(),
+            not_checked: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     pub kind: Kind,
@@ -717,19 +735,7 @@ pub async fn run(
     progress: &mut dyn Progress,
 ) -> Result<FuzzReport, String> {
     target.prepare().await.map_err(|e| e.to_string())?;
-    let mut report = FuzzReport {
-        target: target.profile.name.clone(),
-        seed: plan.seed,
-        seconds: 0.0,
-        rounds: 0,
-        calls: 0,
-        calls_refused: 0,
-        hostile_frames: 0,
-        read_backs: 0,
-        tools: BTreeMap::new(),
-        not_checked: Vec::new(),
-        findings: Vec::new(),
-    };
+    let mut report = FuzzReport::empty(target, plan.seed);
     let started = Instant::now();
     let mut ctx = Ctx::new(target, &FUZZ);
     let surface = surface(&mut ctx, target, &mut report.not_checked)
@@ -854,19 +860,7 @@ pub async fn run(
 /// Replays a reproducer on `target`: `Ok(Some(seen))` when the finding reproduces.
 pub async fn replay(target: &Target, reproducer: &Reproducer) -> Result<Option<String>, String> {
     target.prepare().await.map_err(|e| e.to_string())?;
-    let mut report = FuzzReport {
-        target: target.profile.name.clone(),
-        seed: reproducer.seed,
-        seconds: 0.0,
-        rounds: 0,
-        calls: 0,
-        calls_refused: 0,
-        hostile_frames: 0,
-        read_backs: 0,
-        tools: BTreeMap::new(),
-        not_checked: Vec::new(),
-        findings: Vec::new(),
-    };
+    let mut report = FuzzReport::empty(target, reproducer.seed);
     let ctx = Ctx::new(target, &FUZZ);
     let mut f = Fuzzer {
         ctx,

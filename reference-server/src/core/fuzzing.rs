@@ -697,21 +697,14 @@ pub fn check_call_sequence_against(data: &[u8], mutant: Option<Mutant>) {
         .enumerate()
     {
         let session = testing::session(&policy, tenant);
-        let token = testing::call_token(
-            &policy,
-            "hs",
-            tenant,
-            principal,
-            "notes_list",
-            "notes:read",
-            "*",
-        );
-        let notes = core
-            .call_tool(&session, "notes_list", Some(&token), None, NOW)
-            .ok()
-            .and_then(|r| r.structured)
-            .expect("a tenant lists its own notes");
-        let mut titles: Vec<String> = notes["notes"]
+        let read = |tool: &str, action: &str| {
+            let token = testing::call_token(&policy, "hs", tenant, principal, tool, action, "*");
+            core.call_tool(&session, tool, Some(&token), None, NOW)
+                .ok()
+                .and_then(|r| r.structured)
+                .unwrap_or_else(|| panic!("{tenant} reads its own data with {tool}"))
+        };
+        let mut titles: Vec<String> = read("notes_list", "notes:read")["notes"]
             .as_array()
             .into_iter()
             .flatten()
@@ -727,21 +720,7 @@ pub fn check_call_sequence_against(data: &[u8], mutant: Option<Mutant>) {
             log.join("\n")
         );
         if tenant == "acme" {
-            let token = testing::call_token(
-                &policy,
-                "hs",
-                tenant,
-                principal,
-                "charges_list",
-                "billing:read",
-                "*",
-            );
-            let charges = core
-                .call_tool(&session, "charges_list", Some(&token), None, NOW)
-                .ok()
-                .and_then(|r| r.structured)
-                .expect("acme lists its own charges");
-            let mut amounts: Vec<u64> = charges["charges"]
+            let mut amounts: Vec<u64> = read("charges_list", "billing:read")["charges"]
                 .as_array()
                 .into_iter()
                 .flatten()
@@ -761,22 +740,8 @@ pub fn check_call_sequence_against(data: &[u8], mutant: Option<Mutant>) {
                 model.charges[t].is_empty(),
                 "globex has no billing tier: nothing may be charged to it"
             );
-            let token = testing::call_token(
-                &policy,
-                "hs",
-                tenant,
-                principal,
-                "admin_export",
-                "admin:export",
-                "*",
-            );
-            let export = core
-                .call_tool(&session, "admin_export", Some(&token), None, NOW)
-                .ok()
-                .and_then(|r| r.structured)
-                .expect("globex exports its own data");
             assert_eq!(
-                export["charges"],
+                read("admin_export", "admin:export")["charges"],
                 json!([]),
                 "a charge landed on globex after\n{}",
                 log.join("\n")
