@@ -216,6 +216,15 @@ impl runner::Progress for Terminal {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::List { .. }) {
+        // `list | head` ends quietly, as a Unix tool should: Rust ignores SIGPIPE, so
+        // `println!` would panic on the closed pipe. Only here — the commands that drive
+        // servers must see a server's closed stdin as an error, not die of it.
+        // SAFETY: restoring the default disposition of one signal, before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         Command::Init {
             url,
