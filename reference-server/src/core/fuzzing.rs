@@ -597,14 +597,7 @@ pub fn check_call_sequence_against(data: &[u8], mutant: Option<Mutant>) {
                 );
                 let allowed = allowed(&model, actor, "notes_create", token, &last, 0)
                     && !matches!(label, Label::Other);
-                let ran = answer.as_ref().is_ok_and(|r| !r.is_error);
-                assert_eq!(
-                    ran,
-                    allowed,
-                    "step {step}: {} as {principal}: {answer:?}\n{}",
-                    log.last().unwrap(),
-                    log.join("\n")
-                );
+                let ran = outcome_is_models(step, principal, &answer, allowed, &log);
                 remember(&mut last, tok, actor, "notes_create", token, allowed);
                 if ran {
                     let id = answer
@@ -628,14 +621,7 @@ pub fn check_call_sequence_against(data: &[u8], mutant: Option<Mutant>) {
                 let answer =
                     core.call_tool(&session, "charge", tok.as_deref(), args.as_object(), NOW);
                 let allowed = allowed(&model, actor, "charge", token, &last, 1);
-                let ran = answer.as_ref().is_ok_and(|r| !r.is_error);
-                assert_eq!(
-                    ran,
-                    allowed,
-                    "step {step}: {} as {principal}: {answer:?}\n{}",
-                    log.last().unwrap(),
-                    log.join("\n")
-                );
+                let ran = outcome_is_models(step, principal, &answer, allowed, &log);
                 remember(&mut last, tok, actor, "charge", token, allowed);
                 if ran {
                     model.charges[t].push(u64::from(amount));
@@ -748,6 +734,26 @@ pub fn check_call_sequence_against(data: &[u8], mutant: Option<Mutant>) {
             );
         }
     }
+}
+
+/// Did the call run (a result, not an error)? Asserts that it did exactly when the model
+/// allows it.
+fn outcome_is_models(
+    step: usize,
+    principal: &str,
+    answer: &Result<super::ToolResult, super::CallError>,
+    allowed: bool,
+    log: &[String],
+) -> bool {
+    let ran = answer.as_ref().is_ok_and(|r| !r.is_error);
+    assert_eq!(
+        ran,
+        allowed,
+        "step {step}: {} as {principal}: {answer:?}\n{}",
+        log.last().map_or("", String::as_str),
+        log.join("\n")
+    );
+    ran
 }
 
 /// The last call token presented: whom and what it was minted for, and whether a call
